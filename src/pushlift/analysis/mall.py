@@ -1,0 +1,76 @@
+"""The mall experiment as an ExperimentSpec over the `mall_units` view."""
+
+from __future__ import annotations
+
+from pushlift.analysis.spec import Covariate, ExperimentSpec, Outcome
+from pushlift.analysis.sql import text
+from pushlift.errors import PushliftError
+from pushlift.store import Store
+
+MALL_OUTCOMES = (
+    Outcome("from_second_store_sales", "from_second_store_sales", "mean",
+            label="Sales from the second store onwards ($ per consumer)"),
+    Outcome("made_second_purchase", "made_second_purchase", "proportion",
+            label="Made a second-store purchase (share of consumers)"),
+    Outcome(
+        "sales_per_returning_buyer", "from_second_store_sales", "ratio",
+        denominator="made_second_purchase",
+        label="Sales among those who bought again ($ per returning buyer)",
+        note=(
+            "Sales among those who bought again compares different people in each arm: the "
+            "message changes who buys again, so this ratio mixes the effect on spend with "
+            "the effect on who returns. Read it as a description, not as the causal effect "
+            "on a buyer's spend."
+        ),
+    ),
+)
+
+MALL_COVARIATES = (
+    Covariate("age", (("age", "age"),)),
+    Covariate("gender", (("female", "female"),)),
+    Covariate("loyalty", (("high_loyalty", "high_loyalty"),)),
+)
+
+
+def mall_spec(store: Store, experiment_id: str | None = None) -> ExperimentSpec:
+    """The spec for a mall experiment in the store (the only one, if not named)."""
+    ids = [r[0] for r in store.con.execute(
+        "SELECT DISTINCT experiment_id FROM mall_outcome ORDER BY 1").fetchall()]
+    if not ids:
+        raise PushliftError(
+            "the store holds no mall experiment: run `pushlift simulate mall` or "
+            "`pushlift import mall consumer.csv purchase.csv` first"
+        )
+    if experiment_id is None:
+        if len(ids) > 1:
+            raise PushliftError(
+                f"the store holds several mall experiments ({', '.join(ids)}); "
+                "choose one with --experiment"
+            )
+        experiment_id = ids[0]
+    elif experiment_id not in ids:
+        raise PushliftError(f"no mall experiment {experiment_id!r}; the store has {', '.join(ids)}")
+    row = store.con.execute(
+        "SELECT control_arm, arms, weights, description, source FROM experiment "
+        "WHERE experiment_id = ?", [experiment_id]).fetchone()
+    assert row is not None
+    control, arms, weights, description, source = row
+    truth = {
+        (o, s, v): t1 - t0
+        for o, s, v, t0, t1 in store.con.execute(
+            "SELECT outcome, segment, segment_value, control_mean, treatment_mean "
+            "FROM true_effect WHERE experiment_id = ?", [experiment_id]).fetchall()
+    }
+    return ExperimentSpec(
+        relation=f"(SELECT * FROM mall_units WHERE experiment_id = {text(experiment_id)})",
+        arm="arm",
+        control=control,
+        arms=tuple(arms),
+        outcomes=MALL_OUTCOMES,
+        covariates=MALL_COVARIATES,
+        segments=("loyalty", "gender", "age_band"),
+        weights=tuple(weights),
+        title=f"Mall experiment {experiment_id}: {description}",
+        source=source,
+        truth=truth,
+    )

@@ -1,0 +1,210 @@
+"""The results of an experiment analysis: frozen records with named fields.
+
+`to_jsonable` turns any of them into plain JSON types (non-finite numbers become null).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pushlift.analysis.stats import EffectEstimate
+
+
+@dataclass(frozen=True)
+class ArmOutcome:
+    """One outcome in one arm."""
+
+    arm: str
+    n: int
+    mean: float
+    sd: float  # per-unit standard deviation (delta-method for ratios)
+
+
+@dataclass(frozen=True)
+class AdjustedEffect:
+    """Regression-adjusted (fully interacted, Lin 2013) effect with robust errors."""
+
+    effect: EffectEstimate
+    n: int
+    cov_type: str
+    covariates: tuple[str, ...]
+    ci_narrowing: float  # 1 - adjusted CI width / unadjusted CI width
+    r_squared: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One treatment arm against control for one outcome."""
+
+    outcome: str
+    arm: str
+    control: str
+    absolute: EffectEstimate
+    relative: EffectEstimate
+    adjusted: AdjustedEffect | None
+    p_holm: float
+    p_bh: float
+    true_effect: float | None  # known only for simulations
+
+
+@dataclass(frozen=True)
+class Omnibus:
+    """All arms equal? Welch's heteroskedastic one-way ANOVA (more than two arms)."""
+
+    outcome: str
+    f_statistic: float
+    df_num: float
+    df_den: float
+    p_value: float
+
+
+@dataclass(frozen=True)
+class OutcomeResult:
+    outcome: str
+    title: str
+    kind: str
+    note: str
+    arms: tuple[ArmOutcome, ...]
+    comparisons: tuple[Comparison, ...]
+    omnibus: Omnibus | None
+
+
+@dataclass(frozen=True)
+class SubgroupEffect:
+    """The effect within one level of a segment variable."""
+
+    outcome: str
+    arm: str
+    segment: str
+    value: str
+    n_control: int
+    n_treatment: int
+    control_mean: float
+    treatment_mean: float
+    effect: EffectEstimate
+    p_holm: float
+    p_bh: float
+    true_effect: float | None
+
+
+@dataclass(frozen=True)
+class HeterogeneityTest:
+    """Do the subgroup effects differ? Wald (Cochran's Q) test of equal effects across levels."""
+
+    outcome: str
+    arm: str
+    segment: str
+    q_statistic: float
+    dof: int
+    p_value: float
+    p_holm: float
+    p_bh: float
+
+
+@dataclass(frozen=True)
+class CovariateBalance:
+    covariate: str
+    control_mean: float
+    treatment_mean: float
+    arm: str
+    standardized_difference: float  # (mean_t - mean_c) / sqrt((var_t + var_c) / 2)
+
+
+@dataclass(frozen=True)
+class SampleRatio:
+    """Sample-ratio mismatch: observed counts against planned weights."""
+
+    arms: tuple[str, ...]
+    counts: tuple[int, ...]
+    expected_shares: tuple[float, ...]
+    chi2: float
+    dof: int
+    p_value: float
+
+
+@dataclass(frozen=True)
+class DesignPower:
+    """What the design could detect, for one outcome and one comparison."""
+
+    outcome: str
+    arm: str
+    n_control: int
+    n_treatment: int
+    alpha: float
+    target_power: float
+    mde_absolute: float
+    mde_relative: float
+    n_per_arm_for_10pct_lift: int | None
+
+
+@dataclass(frozen=True)
+class ClusterProfile:
+    cluster: str
+    n: int
+    share: float
+    means: dict[str, float]  # covariate means in original units
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Customer segments from k-means on standardized pre-treatment covariates."""
+
+    features: tuple[str, ...]
+    k: int
+    criterion: str
+    scores: dict[int, float]  # criterion value per k tried
+    profiles: tuple[ClusterProfile, ...]
+    centroids_standardized: tuple[tuple[float, ...], ...]
+    sample: dict[str, list[float]]  # a sample of points for the scatter plot
+
+
+@dataclass(frozen=True)
+class Descriptives:
+    n_units: int
+    by_segment: dict[str, list[dict[str, Any]]]  # segment -> per level: n, covariate means
+    outcome_distribution: tuple[dict[str, Any], ...]  # per outcome and arm: quantiles, zeros
+    histograms: dict[str, dict[str, list[float]]]  # outcome -> arm -> counts on shared bins
+    histogram_edges: dict[str, list[float]]
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    title: str
+    source: str
+    arm_column: str
+    control: str
+    arms: tuple[str, ...]
+    alpha: float
+    descriptives: Descriptives
+    balance: tuple[CovariateBalance, ...]
+    sample_ratio: SampleRatio
+    outcomes: tuple[OutcomeResult, ...]
+    subgroups: tuple[SubgroupEffect, ...]
+    heterogeneity: tuple[HeterogeneityTest, ...]
+    power: tuple[DesignPower, ...]
+    segmentation: Segmentation | None
+    segment_effects: tuple[SubgroupEffect, ...]
+    notes: tuple[str, ...]
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON types for any result record; NaN and infinities become None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [to_jsonable(v) for v in value.tolist()]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value

@@ -1,0 +1,22 @@
+"""Errors a user can act on: each names where the problem is."""
+
+from __future__ import annotations
+
+
+class PushliftError(Exception):
+    """A problem with the user's input or request; the CLI prints it without a traceback."""
+
+
+class InputError(PushliftError):
+    """A bad file, row or value: names the file, the row (1-based, header is row 1) and column."""
+
+    def __init__(
+        self, message: str, *, file: str, row: int | None = None, column: str | None = None
+    ) -> None:
+        self.file, self.row, self.column, self.detail = file, row, column, message
+        where = file
+        if row is not None:
+            where += f", row {row}"
+        if column is not None:
+            where += f", column {column!r}"
+        super().__init__(f"{where}: {message}")

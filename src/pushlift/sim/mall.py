@@ -1,0 +1,402 @@
+"""The mall experiment simulator: a week of shopping trips with a randomized message.
+
+Every consumer belongs to one cell (gender x loyalty x age band). The response model is
+simple enough that every expected outcome has a closed form, so the truth the analysis
+should recover is exact, not itself an estimate:
+
+* trips in the week: K = 1 + Poisson(extra_trip_rate), capped at 7 (one per day);
+* each trip starts with a first purchase (the trigger); treated consumers then get the
+  message; with probability p = p0(cell) + uplift(cell) (uplift only if treated) the
+  consumer buys at 1 + Poisson(extra_store_rate) further stores;
+* each further purchase is log-normal with median depending on the cell, so spend is
+  heavy-tailed with many zeros (consumer mean about $35, standard deviation about $90).
+
+Treated and control consumers share the same random draws (common random numbers), so
+the only difference between arms is the message.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from pushlift import schema
+from pushlift.assignment import assign_arms
+from pushlift.store import Store
+
+EXPERIMENT_ID = "mall-2019-10"
+ARMS = ("control", "message")
+WEEK_START = datetime(2019, 10, 1, tzinfo=UTC)
+MESSAGE = "1,000 loyalty points if you buy once more today"
+AGE_BAND_SHARES = (0.20, 0.27, 0.24, 0.17, 0.12)
+EFFECT_KEYS = (
+    "base",
+    "female",
+    "male",
+    "loyalty_low",
+    "loyalty_high",
+    *(f"age_{label.replace('-', '_').replace('+', '_plus')}" for label, _, _ in schema.AGE_BANDS),
+)
+
+
+@dataclass(frozen=True)
+class EffectSpec:
+    """Additive uplift of the per-trip probability of buying at a second store."""
+
+    terms: dict[str, float] = field(
+        default_factory=lambda: {"base": 0.02, "loyalty_high": 0.04, "age_60_plus": -0.01}
+    )
+
+    def uplift(self, female: bool, high_loyalty: bool, band: int) -> float:
+        t = self.terms
+        band_key = EFFECT_KEYS[5 + band]
+        return (
+            t.get("base", 0.0)
+            + t.get("female" if female else "male", 0.0)
+            + t.get("loyalty_high" if high_loyalty else "loyalty_low", 0.0)
+            + t.get(band_key, 0.0)
+        )
+
+    def describe(self) -> str:
+        return ",".join(f"{k}={v:g}" for k, v in self.terms.items())
+
+
+def parse_effect(spec: str) -> EffectSpec:
+    """Parse '0.03' (flat uplift) or 'base=0.02,loyalty_high=0.04,...' into an EffectSpec."""
+    spec = spec.strip()
+    try:
+        return EffectSpec({"base": float(spec)})
+    except ValueError:
+        pass
+    terms: dict[str, float] = {}
+    for part in spec.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in EFFECT_KEYS:
+            raise ValueError(
+                f"--effect: cannot read {part.strip()!r}; expected a number or KEY=NUMBER pairs "
+                f"with KEY one of {', '.join(EFFECT_KEYS)}"
+            )
+        try:
+            terms[key] = float(value)
+        except ValueError:
+            raise ValueError(f"--effect: {key} must be a number, got {value.strip()!r}") from None
+    return EffectSpec(terms)
+
+
+@dataclass(frozen=True)
+class MallModel:
+    """Parameters of the consumer population and the response model."""
+
+    female_share: float = 0.76
+    high_loyalty_share: float = 0.64
+    extra_trip_rate: float = 0.35
+    extra_store_rate: float = 0.25
+    base_second_store_prob: float = 0.20
+    high_loyalty_prob_shift: float = 0.08
+    male_prob_shift: float = -0.03
+    median_spend: float = 44.0
+    spend_sigma: float = 1.0
+    n_stores: int = 60
+    effect: EffectSpec = field(default_factory=EffectSpec)
+
+    def p0(self, female: bool, high_loyalty: bool) -> float:
+        return (
+            self.base_second_store_prob
+            + self.high_loyalty_prob_shift * high_loyalty
+            + self.male_prob_shift * (not female)
+        )
+
+    def log_median(self, female: bool, high_loyalty: bool) -> float:
+        return math.log(self.median_spend) + 0.15 * high_loyalty + 0.10 * female
+
+    def cells(self) -> list[Cell]:
+        """Every (gender, loyalty, age band) cell with its share and expected outcomes."""
+        out = []
+        for female in (True, False):
+            for high in (True, False):
+                for band, band_share in enumerate(AGE_BAND_SHARES):
+                    share = (
+                        (self.female_share if female else 1 - self.female_share)
+                        * (self.high_loyalty_share if high else 1 - self.high_loyalty_share)
+                        * band_share
+                    )
+                    p0 = self.p0(female, high)
+                    p1 = p0 + self.effect.uplift(female, high, band)
+                    if not (0 <= p1 <= 1):
+                        raise ValueError(
+                            f"--effect gives a purchase probability of {p1:.3f} for "
+                            f"{'female' if female else 'male'}, "
+                            f"{'high' if high else 'low'} loyalty, age "
+                            f"{schema.AGE_BANDS[band][0]}; it must stay within [0, 1]"
+                        )
+                    out.append(Cell(female, high, band, share, p0, p1, self))
+        return out
+
+
+@dataclass(frozen=True)
+class Cell:
+    female: bool
+    high_loyalty: bool
+    band: int
+    share: float
+    p0: float
+    p1: float
+    model: MallModel
+
+    def expected_sales(self, p: float) -> float:
+        m = self.model
+        mean_spend = math.exp(m.log_median(self.female, self.high_loyalty) + m.spend_sigma**2 / 2)
+        return (1 + m.extra_trip_rate) * p * (1 + m.extra_store_rate) * mean_spend
+
+    def prob_any_second_purchase(self, p: float) -> float:
+        # P(no trip buys again) = E[(1-p)^K] with K = 1 + Poisson(rate).
+        return 1 - (1 - p) * math.exp(-self.model.extra_trip_rate * p)
+
+
+def true_effects(model: MallModel) -> list[dict[str, object]]:
+    """Expected control and treatment means per outcome, overall and per segment.
+
+    Ignores the cap of 7 trips a week, whose probability is below 1e-7 at the defaults.
+    """
+    cells = model.cells()
+    segments: dict[tuple[str, str], list[Cell]] = {("all", "all"): cells}
+    for c in cells:
+        segments.setdefault(("loyalty", "high" if c.high_loyalty else "low"), []).append(c)
+        segments.setdefault(("gender", "F" if c.female else "M"), []).append(c)
+        segments.setdefault(("age_band", schema.AGE_BANDS[c.band][0]), []).append(c)
+    rows = []
+    for (segment, value), members in segments.items():
+        w = sum(c.share for c in members)
+        sales = [
+            sum(c.share * c.expected_sales(getattr(c, p)) for c in members) / w
+            for p in ("p0", "p1")
+        ]
+        buy = [
+            sum(c.share * c.prob_any_second_purchase(getattr(c, p)) for c in members) / w
+            for p in ("p0", "p1")
+        ]
+        for outcome, (m0, m1) in (
+            ("from_second_store_sales", sales),
+            ("made_second_purchase", buy),
+            ("sales_per_returning_buyer", (sales[0] / buy[0], sales[1] / buy[1])),
+        ):
+            rows.append(
+                {
+                    "outcome": outcome,
+                    "segment": segment,
+                    "segment_value": value,
+                    "control_mean": m0,
+                    "treatment_mean": m1,
+                }
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class MallWeek:
+    """Column arrays for every table the simulation fills."""
+
+    consumer: dict[str, np.ndarray]
+    store: dict[str, np.ndarray]
+    trip: dict[str, np.ndarray]
+    purchase: dict[str, np.ndarray]
+    assignment: dict[str, np.ndarray]
+    notification: dict[str, np.ndarray]
+
+
+def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
+    """Draw consumers, trips, assignment and purchases for one week (vectorized)."""
+    if n_consumers < 2:
+        raise ValueError("--consumers must be at least 2")
+    cells = model.cells()  # validates the effect spec before any work
+    rng = np.random.default_rng(seed)
+    n = n_consumers
+    consumer_id = np.arange(1, n + 1, dtype=np.int64)
+    female = rng.random(n) < model.female_share
+    high = rng.random(n) < model.high_loyalty_share
+    band = rng.choice(len(AGE_BAND_SHARES), size=n, p=AGE_BAND_SHARES)
+    lo = np.array([b[1] for b in schema.AGE_BANDS])
+    hi = np.array([b[2] for b in schema.AGE_BANDS])
+    hi = np.minimum(hi, 79)  # the oldest band's shoppers are 60-79
+    age = rng.integers(lo[band], hi[band] + 1)
+
+    arm = assign_arms(EXPERIMENT_ID, consumer_id, ARMS, (0.5, 0.5), seed=seed)
+    treated = arm == ARMS[1]
+
+    # Per-consumer probabilities from the cell table (cell index = female, high, band).
+    p0_table = np.zeros((2, 2, len(AGE_BAND_SHARES)))
+    p1_table = np.zeros_like(p0_table)
+    for c in cells:
+        p0_table[int(c.female), int(c.high_loyalty), c.band] = c.p0
+        p1_table[int(c.female), int(c.high_loyalty), c.band] = c.p1
+    fi, hi_i = female.astype(int), high.astype(int)
+    p = np.where(treated, p1_table[fi, hi_i, band], p0_table[fi, hi_i, band])
+    log_median = np.log(model.median_spend) + 0.15 * high + 0.10 * female
+
+    # Trips: one per day, starting on a random day of the week.
+    trips_per = np.minimum(1 + rng.poisson(model.extra_trip_rate, n), 7)
+    t_consumer = np.repeat(np.arange(n), trips_per)
+    n_trips = t_consumer.size
+    trip_id = np.arange(1, n_trips + 1, dtype=np.int64)
+    first_trip = np.repeat(np.cumsum(trips_per) - trips_per, trips_per)
+    trip_index = np.arange(n_trips) - first_trip
+    day0 = rng.integers(0, 7, n)
+    day = (day0[t_consumer] + trip_index) % 7
+    start_s = rng.uniform(10 * 3600, 20 * 3600, n_trips)
+
+    # Further stores bought at, per trip (0 when the consumer does not buy again).
+    buys = rng.random(n_trips) < p[t_consumer]
+    extra = np.where(buys, 1 + rng.poisson(model.extra_store_rate, n_trips), 0)
+    stores_in_trip = 1 + extra
+    p_trip = np.repeat(np.arange(n_trips), stores_in_trip)
+    n_purchases = p_trip.size
+    seq = np.arange(n_purchases) - np.repeat(np.cumsum(stores_in_trip) - stores_in_trip,
+                                             stores_in_trip) + 1
+    popularity = 1.0 / np.arange(1, model.n_stores + 1) ** 0.8
+    first_store = rng.choice(model.n_stores, n_trips, p=popularity / popularity.sum())
+    offset = rng.integers(1, model.n_stores, n_trips)
+    # Consecutive offsets keep the stores of one trip distinct.
+    store_idx = (first_store[p_trip] + np.where(seq > 1, offset[p_trip] + seq - 2, 0)) % (
+        model.n_stores
+    )
+    p_consumer = t_consumer[p_trip]
+    first_amount = rng.lognormal(np.log(30.0), 0.8, n_purchases)
+    further_amount = rng.lognormal(log_median[p_consumer], model.spend_sigma)
+    amount = np.where(seq == 1, first_amount, further_amount)
+    amount_cents = np.maximum(np.round(amount * 100), 1).astype(np.int64)
+    gaps = np.where(seq == 1, 0.0, rng.exponential(25 * 60, n_purchases))
+    csum = np.cumsum(gaps)
+    trip_base = np.repeat(csum[np.cumsum(stores_in_trip) - stores_in_trip], stores_in_trip)
+    seconds = day[p_trip] * 86400 + start_s[p_trip] + (csum - trip_base)
+    event_time = _timestamps(seconds)
+    purchase_id = np.arange(1, n_purchases + 1, dtype=np.int64)
+
+    trigger = seq == 1
+    n_notes = int(trigger.sum())
+    note_consumer = p_consumer[trigger]
+    note_seconds = seconds[trigger] + 30.0
+
+    return MallWeek(
+        consumer={
+            "consumer_id": consumer_id,
+            "age": age.astype(np.int16),
+            "gender": np.where(female, "F", "M"),
+            "loyalty_status": np.where(high, 2, 1).astype(np.int8),
+        },
+        store={
+            "store_id": np.arange(1, model.n_stores + 1, dtype=np.int32),
+            "name": [f"Store {i:02d}" for i in range(1, model.n_stores + 1)],
+            "category": [("fashion", "food", "beauty", "home", "sports")[i % 5]
+                         for i in range(model.n_stores)],
+        },
+        trip={
+            "trip_id": trip_id,
+            "consumer_id": consumer_id[t_consumer],
+            "trip_date": [(WEEK_START + timedelta(days=int(d))).date() for d in day],
+        },
+        purchase={
+            "purchase_id": purchase_id,
+            "consumer_id": consumer_id[p_consumer],
+            "trip_id": trip_id[p_trip],
+            "store_id": (store_idx + 1).astype(np.int32),
+            "store_seq": seq.astype(np.int16),
+            "amount_cents": amount_cents,
+            "event_time": event_time,
+            "ingest_time": _timestamps(seconds + 1.0),
+        },
+        assignment={
+            "experiment_id": np.full(n, EXPERIMENT_ID, dtype=object),
+            "unit_id": consumer_id,
+            "arm": arm,
+        },
+        notification={
+            "notification_id": np.arange(1, n_notes + 1, dtype=np.int64),
+            "experiment_id": np.full(n_notes, EXPERIMENT_ID, dtype=object),
+            "consumer_id": consumer_id[note_consumer],
+            "trigger_purchase_id": purchase_id[trigger],
+            "arm": arm[note_consumer],
+            "delivered": treated[note_consumer],
+            "content": np.full(n_notes, MESSAGE, dtype=object),
+            "event_time": _timestamps(note_seconds),
+            "ingest_time": _timestamps(note_seconds + 1.0),
+        },
+    )
+
+
+def _timestamps(seconds_since_week_start: np.ndarray) -> np.ndarray:
+    micros = np.round(seconds_since_week_start * 1e6).astype("int64")
+    start = np.datetime64(WEEK_START.replace(tzinfo=None), "us")
+    return start + micros.astype("timedelta64[us]")
+
+
+def write_week(store: Store, week: MallWeek, model: MallModel, *, replace: bool) -> None:
+    """Write the simulated week, its derived outcomes and the ground truth, all or nothing."""
+    if store.has_experiment(EXPERIMENT_ID) and not replace:
+        raise FileExistsError(
+            f"the store already holds experiment {EXPERIMENT_ID!r}; pass --replace to overwrite it"
+        )
+    truth = true_effects(model)
+    with store.transaction():
+        store.delete_experiment(EXPERIMENT_ID)
+        store.con.execute("DELETE FROM store")
+        store.con.execute(
+            "DELETE FROM consumer WHERE consumer_id IN (SELECT unnest(?))",
+            [week.consumer["consumer_id"].tolist()],
+        )
+        store.con.execute(
+            "INSERT INTO experiment VALUES (?, ?, ?, ?, ?, ?, now())",
+            [EXPERIMENT_ID, f"simulated mall week: {MESSAGE} (effect {model.effect.describe()})",
+             ARMS[0], list(ARMS), [0.5, 0.5], "simulated"],
+        )
+        store.append(schema.CONSUMER, week.consumer)
+        store.append(schema.STORE, week.store)
+        store.append(schema.TRIP, week.trip)
+        store.append(schema.PURCHASE, week.purchase)
+        store.append(schema.ASSIGNMENT, week.assignment)
+        store.append(schema.NOTIFICATION, week.notification)
+        store.con.execute(
+            """
+            INSERT INTO mall_outcome
+            SELECT ?, a.unit_id,
+                   coalesce(sum(p.amount_cents) FILTER (WHERE p.store_seq >= 2), 0)
+            FROM assignment a LEFT JOIN purchase p ON p.consumer_id = a.unit_id
+            WHERE a.experiment_id = ?
+            GROUP BY a.unit_id
+            """,
+            [EXPERIMENT_ID, EXPERIMENT_ID],
+        )
+        store.append(
+            schema.TRUE_EFFECT,
+            {
+                "experiment_id": [EXPERIMENT_ID] * len(truth),
+                **{k: [row[k] for row in truth] for k in truth[0]},
+            },
+        )
+
+
+def export_tables(store: Store, directory: str, experiment_id: str = EXPERIMENT_ID) -> tuple[str, str]:
+    """Write the operator's two-table export (consumer.csv, purchase.csv); returns their paths."""
+    from pathlib import Path
+
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    consumer_path, purchase_path = out / "consumer.csv", out / "purchase.csv"
+    store.con.execute(
+        f"""COPY (SELECT consumer_id, age, gender, loyalty_status FROM consumer
+                  WHERE consumer_id IN (SELECT unit_id FROM assignment WHERE experiment_id = ?)
+                  ORDER BY consumer_id) TO '{consumer_path}' (HEADER, DELIMITER ',')""",
+        [experiment_id],
+    )
+    store.con.execute(
+        f"""COPY (SELECT consumer_id,
+                         printf('%.2f', from_second_store_sales) AS from_second_store_sales,
+                         CAST(arm <> 'control' AS INTEGER) AS realtime_message
+                  FROM mall_units WHERE experiment_id = ? ORDER BY consumer_id)
+             TO '{purchase_path}' (HEADER, DELIMITER ',', QUOTE '')""",
+        [experiment_id],
+    )
+    return str(consumer_path), str(purchase_path)

@@ -1,0 +1,88 @@
+"""Open or create the DuckDB store and append rows to it in batches, all or nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from pushlift.schema import TABLES, VIEWS, Table
+
+DEFAULT_DB = Path("pushlift.duckdb")
+
+
+class Store:
+    """One process's handle on the database. DuckDB allows one writer per file."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    @classmethod
+    def open(cls, path: str | Path = DEFAULT_DB) -> Store:
+        """Open (creating if needed) the store at `path`; ':memory:' gives a throwaway store."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        store = cls(duckdb.connect(str(path)))
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Create any missing table and (re)create the analysis views."""
+        for table in TABLES:
+            self.con.execute(table.ddl())
+        for view in VIEWS:
+            self.con.execute(view)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything inside is written together or not at all."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def append(self, table: Table, columns: Mapping[str, object]) -> int:
+        """Append rows given as column arrays (numpy arrays or lists) in one batch.
+
+        Columns must be exactly the table's columns; returns the number of rows written.
+        """
+        missing = set(table.column_names) - set(columns)
+        extra = set(columns) - set(table.column_names)
+        if missing or extra:
+            raise ValueError(
+                f"rows for table {table.name!r}: missing columns {sorted(missing)}, "
+                f"unexpected columns {sorted(extra)}"
+            )
+        batch = pa.table({name: columns[name] for name in table.column_names})
+        self.con.register("_pushlift_batch", batch)
+        try:
+            names = ", ".join(table.column_names)
+            self.con.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _pushlift_batch")
+        finally:
+            self.con.unregister("_pushlift_batch")
+        return batch.num_rows
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Remove an experiment and everything that belongs to it (to replace it)."""
+        # Trips and purchases belong to the experiment's consumers; remove them first.
+        units = "SELECT unit_id FROM assignment WHERE experiment_id = ?"
+        for name in ("purchase", "trip"):
+            self.con.execute(f"DELETE FROM {name} WHERE consumer_id IN ({units})", [experiment_id])
+        owned = ("notification", "mall_outcome", "true_effect", "experiment", "assignment")
+        for name in owned:
+            self.con.execute(f"DELETE FROM {name} WHERE experiment_id = ?", [experiment_id])
+
+    def has_experiment(self, experiment_id: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM experiment WHERE experiment_id = ?", [experiment_id]
+        ).fetchone()
+        return bool(row and row[0])
+
+    def close(self) -> None:
+        self.con.close()

@@ -31,9 +31,7 @@ class Table:
         return [c.name for c in self.columns]
 
     def ddl(self) -> str:
-        cols = [
-            f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns
-        ]
+        cols = [f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
         cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
 
@@ -200,7 +198,7 @@ SELECT
   c.age,
   c.gender,
   CASE c.loyalty_status WHEN 2 THEN 'high' ELSE 'low' END AS loyalty,
-  {age_band_sql('c.age')} AS age_band,
+  {age_band_sql("c.age")} AS age_band,
   CAST(c.gender = 'F' AS INTEGER) AS female,
   CAST(c.loyalty_status = 2 AS INTEGER) AS high_loyalty,
   o.from_second_store_sales_cents / 100.0 AS from_second_store_sales,

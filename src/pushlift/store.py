@@ -63,7 +63,9 @@ class Store:
         self.con.register("_pushlift_batch", batch)
         try:
             names = ", ".join(table.column_names)
-            self.con.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _pushlift_batch")
+            self.con.execute(
+                f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _pushlift_batch"
+            )
         finally:
             self.con.unregister("_pushlift_batch")
         return batch.num_rows

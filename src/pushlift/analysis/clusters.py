@@ -24,11 +24,13 @@ SCATTER_SAMPLE = 1_500
 K_RANGE = range(2, 9)
 
 
-def nearest_centroid_sql(exprs: list[str], means: np.ndarray, sds: np.ndarray,
-                         centroids: np.ndarray) -> str:
+def nearest_centroid_sql(
+    exprs: list[str], means: np.ndarray, sds: np.ndarray, centroids: np.ndarray
+) -> str:
     """A portable CASE expression giving the label ('1'..'k') of the nearest centroid."""
-    z = [f"(({e}) - {literal(m)}) / {literal(s)}" for e, m, s in zip(exprs, means, sds,
-                                                                       strict=True)]
+    z = [
+        f"(({e}) - {literal(m)}) / {literal(s)}" for e, m, s in zip(exprs, means, sds, strict=True)
+    ]
     dist = [
         " + ".join(f"POWER({zi} - {literal(c)}, 2)" for zi, c in zip(z, centroid, strict=True))
         for centroid in centroids

@@ -17,8 +17,7 @@ HISTOGRAM_BINS = 30
 
 def arm_counts(con: duckdb.DuckDBPyConnection, spec: ExperimentSpec) -> dict[str, int]:
     rows = con.execute(
-        f"SELECT CAST({ident(spec.arm)} AS VARCHAR), COUNT(*) FROM {spec.relation} AS _u "
-        f"GROUP BY 1"
+        f"SELECT CAST({ident(spec.arm)} AS VARCHAR), COUNT(*) FROM {spec.relation} AS _u GROUP BY 1"
     ).fetchall()
     return {str(a): int(n) for a, n in rows}
 
@@ -45,12 +44,9 @@ def covariate_balance(
     terms = [t for c in spec.covariates for t in c.terms]
     if not terms:
         return []
-    aggs = ", ".join(
-        f"AVG(CAST({e} AS DOUBLE)), VAR_SAMP(CAST({e} AS DOUBLE))" for _, e in terms
-    )
+    aggs = ", ".join(f"AVG(CAST({e} AS DOUBLE)), VAR_SAMP(CAST({e} AS DOUBLE))" for _, e in terms)
     rows = con.execute(
-        f"SELECT CAST({ident(spec.arm)} AS VARCHAR), {aggs} FROM {spec.relation} AS _u "
-        f"GROUP BY 1"
+        f"SELECT CAST({ident(spec.arm)} AS VARCHAR), {aggs} FROM {spec.relation} AS _u GROUP BY 1"
     ).fetchall()
     by_arm = {r[0]: r[1:] for r in rows}
     control = by_arm.get(spec.control)
@@ -91,7 +87,8 @@ def descriptives(con: duckdb.DuckDBPyConnection, spec: ExperimentSpec) -> Descri
             continue
         y = f"CAST({ident(o.column)} AS DOUBLE)"
         q = ", ".join(
-            f"PERCENTILE_CONT({p}) WITHIN GROUP (ORDER BY {y})" for p in (0.25, 0.5, 0.75, 0.9, 0.99)
+            f"PERCENTILE_CONT({p}) WITHIN GROUP (ORDER BY {y})"
+            for p in (0.25, 0.5, 0.75, 0.9, 0.99)
         )
         rows = con.execute(
             f"SELECT {arm}, COUNT({y}), AVG({y}), STDDEV_SAMP({y}), MIN({y}), MAX({y}), "
@@ -99,11 +96,23 @@ def descriptives(con: duckdb.DuckDBPyConnection, spec: ExperimentSpec) -> Descri
             f"FROM {spec.relation} AS _u GROUP BY 1 ORDER BY 1"
         ).fetchall()
         for r in rows:
-            distribution.append({
-                "outcome": o.name, "arm": r[0], "n": r[1], "mean": r[2], "sd": r[3],
-                "min": r[4], "max": r[5], "share_zero": r[6], "p25": r[7], "median": r[8],
-                "p75": r[9], "p90": r[10], "p99": r[11],
-            })
+            distribution.append(
+                {
+                    "outcome": o.name,
+                    "arm": r[0],
+                    "n": r[1],
+                    "mean": r[2],
+                    "sd": r[3],
+                    "min": r[4],
+                    "max": r[5],
+                    "share_zero": r[6],
+                    "p25": r[7],
+                    "median": r[8],
+                    "p75": r[9],
+                    "p90": r[10],
+                    "p99": r[11],
+                }
+            )
         if o.kind == "mean":
             edges, counts = _histogram(con, spec, y, arm)
             histograms[o.name] = counts
@@ -139,4 +148,3 @@ def _histogram(
         counts.setdefault(a, np.zeros(HISTOGRAM_BINS))[int(b)] += c
     shares = {a: (c / c.sum()).tolist() for a, c in sorted(counts.items())}
     return edges, shares
-

@@ -36,7 +36,7 @@ def omnibus(outcome: Outcome, stats: list[Statistic]) -> Omnibus | None:
         return None
     usable = [s for s in stats if isinstance(s, SampleMean | Proportion)]
     res = welch_anova(usable)
-    return Omnibus(outcome.name, res.f_statistic, res.df_num, res.df_den, res.p_value)
+    return Omnibus(outcome.name, res.statistic, res.df_num, res.df_den, res.p_value)
 
 
 def adjusted_effect(

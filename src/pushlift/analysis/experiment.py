@@ -79,14 +79,31 @@ def analyze_experiment(
             relative = welch_test(per_arm[spec.control], per_arm[arm], relative=True, alpha=alpha)
             step(f"regression adjustment: {o.name}, {arm}")
             adjusted = adjusted_effect(con, spec, o, arm, absolute, alpha)
-            comps.append(Comparison(o.name, arm, spec.control, absolute, relative, adjusted,
-                                    math.nan, math.nan, spec.truth.get((o.name, "all", "all"))))
+            comps.append(
+                Comparison(
+                    o.name,
+                    arm,
+                    spec.control,
+                    absolute,
+                    relative,
+                    adjusted,
+                    math.nan,
+                    math.nan,
+                    spec.truth.get((o.name, "all", "all")),
+                )
+            )
         comparisons += comps
-        outcomes.append(OutcomeResult(
-            o.name, o.title, o.kind, o.note,
-            tuple(arm_outcome(a, per_arm[a]) for a in spec.arms), (),
-            omnibus(o, list(per_arm.values())),
-        ))
+        outcomes.append(
+            OutcomeResult(
+                o.name,
+                o.title,
+                o.kind,
+                o.note,
+                tuple(arm_outcome(a, per_arm[a]) for a in spec.arms),
+                (),
+                omnibus(o, list(per_arm.values())),
+            )
+        )
     # One family across all outcomes and arms: the multiple-testing correction.
     comparisons = _adjust_comparisons(comparisons)
     outcomes = [
@@ -164,11 +181,22 @@ def _subgroups(
                         continue
                     est = welch_test(a, b, relative=False, alpha=alpha)
                     effects.append(est)
-                    family.append(SubgroupEffect(
-                        o.name, arm, seg, level, a.n, b.n,
-                        a.mean if a.n else math.nan, b.mean if b.n else math.nan, est,
-                        math.nan, math.nan, spec.truth.get((o.name, seg, level)),
-                    ))
+                    family.append(
+                        SubgroupEffect(
+                            o.name,
+                            arm,
+                            seg,
+                            level,
+                            a.n,
+                            b.n,
+                            a.mean if a.n else math.nan,
+                            b.mean if b.n else math.nan,
+                            est,
+                            math.nan,
+                            math.nan,
+                            spec.truth.get((o.name, seg, level)),
+                        )
+                    )
                 test = equal_effects_test(o.name, arm, seg, effects)
                 if test is not None:
                     tests.append(test)
@@ -199,8 +227,17 @@ def _design_power(
                 # Units per arm so that a 10% relative lift has 80% power (delta method).
                 per_unit = frequentist_variance(var, mean, 1, var, 1.1 * mean, 1, True)
                 n_needed = math.ceil(per_unit * (z / 0.1) ** 2)
-            out.append(DesignPower(
-                o.name, arm, control.n, treated.n, alpha, TARGET_POWER, mde_abs,
-                rel.mde if rel.mde is not None else math.nan, n_needed,
-            ))
+            out.append(
+                DesignPower(
+                    o.name,
+                    arm,
+                    control.n,
+                    treated.n,
+                    alpha,
+                    TARGET_POWER,
+                    mde_abs,
+                    rel.mde if rel.mde is not None else math.nan,
+                    n_needed,
+                )
+            )
     return out

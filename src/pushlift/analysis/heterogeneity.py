@@ -27,8 +27,9 @@ def equal_effects_test(
     d_bar = float((w * d).sum() / w.sum())
     q = float((w * (d - d_bar) ** 2).sum())
     dof = len(usable) - 1
-    return HeterogeneityTest(outcome, arm, segment, q, dof, float(sps.chi2.sf(q, dof)),
-                             math.nan, math.nan)
+    return HeterogeneityTest(
+        outcome, arm, segment, q, dof, float(sps.chi2.sf(q, dof)), math.nan, math.nan
+    )
 
 
 def with_adjusted_p(items: list, field: str = "p_value") -> list:

@@ -8,12 +8,22 @@ from pushlift.errors import PushliftError
 from pushlift.store import Store
 
 MALL_OUTCOMES = (
-    Outcome("from_second_store_sales", "from_second_store_sales", "mean",
-            label="Sales from the second store onwards ($ per consumer)"),
-    Outcome("made_second_purchase", "made_second_purchase", "proportion",
-            label="Made a second-store purchase (share of consumers)"),
     Outcome(
-        "sales_per_returning_buyer", "from_second_store_sales", "ratio",
+        "from_second_store_sales",
+        "from_second_store_sales",
+        "mean",
+        label="Sales from the second store onwards ($ per consumer)",
+    ),
+    Outcome(
+        "made_second_purchase",
+        "made_second_purchase",
+        "proportion",
+        label="Made a second-store purchase (share of consumers)",
+    ),
+    Outcome(
+        "sales_per_returning_buyer",
+        "from_second_store_sales",
+        "ratio",
         denominator="made_second_purchase",
         label="Sales among those who bought again ($ per returning buyer)",
         note=(
@@ -34,8 +44,12 @@ MALL_COVARIATES = (
 
 def mall_spec(store: Store, experiment_id: str | None = None) -> ExperimentSpec:
     """The spec for a mall experiment in the store (the only one, if not named)."""
-    ids = [r[0] for r in store.con.execute(
-        "SELECT DISTINCT experiment_id FROM mall_outcome ORDER BY 1").fetchall()]
+    ids = [
+        r[0]
+        for r in store.con.execute(
+            "SELECT DISTINCT experiment_id FROM mall_outcome ORDER BY 1"
+        ).fetchall()
+    ]
     if not ids:
         raise PushliftError(
             "the store holds no mall experiment: run `pushlift simulate mall` or "
@@ -52,14 +66,18 @@ def mall_spec(store: Store, experiment_id: str | None = None) -> ExperimentSpec:
         raise PushliftError(f"no mall experiment {experiment_id!r}; the store has {', '.join(ids)}")
     row = store.con.execute(
         "SELECT control_arm, arms, weights, description, source FROM experiment "
-        "WHERE experiment_id = ?", [experiment_id]).fetchone()
+        "WHERE experiment_id = ?",
+        [experiment_id],
+    ).fetchone()
     assert row is not None
     control, arms, weights, description, source = row
     truth = {
         (o, s, v): t1 - t0
         for o, s, v, t0, t1 in store.con.execute(
             "SELECT outcome, segment, segment_value, control_mean, treatment_mean "
-            "FROM true_effect WHERE experiment_id = ?", [experiment_id]).fetchall()
+            "FROM true_effect WHERE experiment_id = ?",
+            [experiment_id],
+        ).fetchall()
     }
     return ExperimentSpec(
         relation=f"(SELECT * FROM mall_units WHERE experiment_id = {text(experiment_id)})",

@@ -40,7 +40,11 @@ def _statistic(o: Outcome, values: tuple) -> Statistic:
     if o.kind == "mean":
         return SampleMean(n=n, sum=v[0], sum_squares=v[1])
     return RatioStatistic(
-        n=n, m_sum=v[0], m_sum_squares=v[1], d_sum=v[2], d_sum_squares=v[3],
+        n=n,
+        m_sum=v[0],
+        m_sum_squares=v[1],
+        d_sum=v[2],
+        d_sum_squares=v[3],
         m_d_sum_of_products=v[4],
     )
 
@@ -81,8 +85,11 @@ def segment_statistics(
         seg_values, grouping = row[1 : 1 + k], row[1 + k : 1 + 2 * k]
         rest = row[1 + 2 * k :]
         level = [i for i in range(k) if grouping[i] == 0]
-        key = (arm_value, names[level[0]], _label(seg_values[level[0]])) if level else (
-            arm_value, "all", "all")
+        key = (
+            (arm_value, names[level[0]], _label(seg_values[level[0]]))
+            if level
+            else (arm_value, "all", "all")
+        )
         stats: dict[str, Statistic] = {}
         pos = 0
         for o, w in zip(spec.outcomes, widths, strict=True):

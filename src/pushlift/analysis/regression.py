@@ -50,8 +50,11 @@ class OlsFit:
 
 
 def _products(exprs: list[str]) -> list[tuple[int, int, str]]:
-    return [(i, j, f"({exprs[i]}) * ({exprs[j]})") for i in range(len(exprs)) for j in
-            range(i, len(exprs))]
+    return [
+        (i, j, f"({exprs[i]}) * ({exprs[j]})")
+        for i in range(len(exprs))
+        for j in range(i, len(exprs))
+    ]
 
 
 def fit_ols(
@@ -95,7 +98,9 @@ def fit_ols(
     xtx_inv = np.linalg.inv(xtx)
     beta = xtx_inv @ xty
 
-    resid = f"(({y}) - ({' + '.join(f'{literal(b)} * ({x})' for b, x in zip(beta, xs, strict=True))}))"
+    resid = (
+        f"(({y}) - ({' + '.join(f'{literal(b)} * ({x})' for b, x in zip(beta, xs, strict=True))}))"
+    )
     if cov_type in ("HC2", "HC3"):
         leverage = " + ".join(
             f"{literal(xtx_inv[i, j] * (1 if i == j else 2))} * {prod}" for i, j, prod in pairs

@@ -254,8 +254,11 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
     stores_in_trip = 1 + extra
     p_trip = np.repeat(np.arange(n_trips), stores_in_trip)
     n_purchases = p_trip.size
-    seq = np.arange(n_purchases) - np.repeat(np.cumsum(stores_in_trip) - stores_in_trip,
-                                             stores_in_trip) + 1
+    seq = (
+        np.arange(n_purchases)
+        - np.repeat(np.cumsum(stores_in_trip) - stores_in_trip, stores_in_trip)
+        + 1
+    )
     popularity = 1.0 / np.arange(1, model.n_stores + 1) ** 0.8
     first_store = rng.choice(model.n_stores, n_trips, p=popularity / popularity.sum())
     offset = rng.integers(1, model.n_stores, n_trips)
@@ -290,8 +293,10 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
         store={
             "store_id": np.arange(1, model.n_stores + 1, dtype=np.int32),
             "name": [f"Store {i:02d}" for i in range(1, model.n_stores + 1)],
-            "category": [("fashion", "food", "beauty", "home", "sports")[i % 5]
-                         for i in range(model.n_stores)],
+            "category": [
+                ("fashion", "food", "beauty", "home", "sports")[i % 5]
+                for i in range(model.n_stores)
+            ],
         },
         trip={
             "trip_id": trip_id,
@@ -349,8 +354,14 @@ def write_week(store: Store, week: MallWeek, model: MallModel, *, replace: bool)
         )
         store.con.execute(
             "INSERT INTO experiment VALUES (?, ?, ?, ?, ?, ?, now())",
-            [EXPERIMENT_ID, f"simulated mall week: {MESSAGE} (effect {model.effect.describe()})",
-             ARMS[0], list(ARMS), [0.5, 0.5], "simulated"],
+            [
+                EXPERIMENT_ID,
+                f"simulated mall week: {MESSAGE} (effect {model.effect.describe()})",
+                ARMS[0],
+                list(ARMS),
+                [0.5, 0.5],
+                "simulated",
+            ],
         )
         store.append(schema.CONSUMER, week.consumer)
         store.append(schema.STORE, week.store)
@@ -378,7 +389,9 @@ def write_week(store: Store, week: MallWeek, model: MallModel, *, replace: bool)
         )
 
 
-def export_tables(store: Store, directory: str, experiment_id: str = EXPERIMENT_ID) -> tuple[str, str]:
+def export_tables(
+    store: Store, directory: str, experiment_id: str = EXPERIMENT_ID
+) -> tuple[str, str]:
     """Write the operator's two-table export (consumer.csv, purchase.csv); returns their paths."""
     from pathlib import Path
 

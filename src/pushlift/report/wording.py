@@ -1,0 +1,166 @@
+"""Plain-language conclusions that state uncertainty correctly, shared by every output."""
+
+from __future__ import annotations
+
+import math
+
+from pushlift.analysis.results import Comparison, ExperimentResult, OutcomeResult
+from pushlift.analysis.stats import EffectEstimate
+
+
+def fmt_value(
+    x: float | None, kind: str, *, signed: bool = False, difference: bool | None = None
+) -> str:
+    """A value of an outcome in its unit; differences of proportions in percentage points."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    sign = "+" if signed else ""
+    if kind == "proportion":
+        is_difference = signed if difference is None else difference
+        return f"{x * 100:{sign}.1f} pp" if is_difference else f"{x * 100:.1f}%"
+    return f"{x:{sign},.2f}"
+
+
+def fmt_pct(x: float | None, *, signed: bool = True) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x * 100:{'+' if signed else ''}.1f}%"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_is(p: float | None) -> str:
+    """'p = 0.012' or 'p < 0.001'."""
+    text = fmt_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def interval(e: EffectEstimate, kind: str) -> str:
+    return f"{fmt_value(e.ci_low, kind, signed=True)} to {fmt_value(e.ci_high, kind, signed=True)}"
+
+
+def comparison_sentence(r: OutcomeResult, c: Comparison, alpha: float) -> str:
+    level = f"{(1 - alpha) * 100:g}%"
+    a, rel = c.absolute, c.relative
+    if a.error:
+        return f"{r.title}: no estimate ({a.error})."
+    verb = "raised" if a.estimate > 0 else "lowered"
+    head = (
+        f"{r.title}: '{c.arm}' {verb} it by "
+        f"{fmt_value(abs(a.estimate), r.kind, difference=True)} against '{c.control}' "
+        f"({level} CI {interval(a, r.kind)}; {p_is(a.p_value)}, "
+        f"Holm-adjusted {fmt_p(c.p_holm)}), a relative change of {fmt_pct(rel.estimate)} "
+        f"({level} CI {fmt_pct(rel.ci_low)} to {fmt_pct(rel.ci_high)})."
+    )
+    if a.ci_low > 0 or a.ci_high < 0:
+        tail = (
+            " The interval excludes zero: the data are hard to reconcile with no effect, "
+            "but the size of the effect is only known to within the interval."
+        )
+    else:
+        tail = (
+            " The interval includes zero: these data cannot tell a real effect of this "
+            "size from chance, which is not the same as showing there is no effect."
+        )
+    if c.adjusted is not None:
+        adj = c.adjusted
+        tail += (
+            f" Adjusting for {', '.join(adj.covariates)} gives "
+            f"{fmt_value(adj.effect.estimate, r.kind, signed=True)} "
+            f"({level} CI {interval(adj.effect, r.kind)}), an interval "
+            f"{fmt_pct(abs(adj.ci_narrowing), signed=False)} "
+            f"{'narrower' if adj.ci_narrowing >= 0 else 'wider'}."
+        )
+    if c.true_effect is not None:
+        covered = a.ci_low <= c.true_effect <= a.ci_high
+        tail += (
+            f" Simulation truth: {fmt_value(c.true_effect, r.kind, signed=True)}, "
+            f"{'inside' if covered else 'outside'} the interval."
+        )
+    return head + tail
+
+
+def conclusions(result: ExperimentResult) -> list[str]:
+    """The headline findings, in order: validity checks, effects, heterogeneity, power."""
+    out = []
+    srm = result.sample_ratio
+    planned = "/".join(f"{s * 100:g}" for s in srm.expected_shares)
+    if srm.p_value < 0.001:
+        out.append(
+            f"Warning: arm sizes {srm.counts} are very unlikely under the planned {planned} split "
+            f"(sample-ratio test {p_is(srm.p_value)}). Randomization or logging may be "
+            "broken; treat every estimate below with suspicion."
+        )
+    else:
+        sizes = ", ".join(f"{a}: {n:,}" for a, n in zip(srm.arms, srm.counts, strict=True))
+        out.append(
+            f"Arm sizes {sizes} "
+            f"are consistent with the planned {planned} split (sample-ratio test "
+            f"{p_is(srm.p_value)})."
+        )
+    imbalanced = [b for b in result.balance if abs(b.standardized_difference) > 0.1]
+    if imbalanced:
+        out.append(
+            "Covariates with a standardized difference above 0.1: "
+            + ", ".join(f"{b.covariate} ({b.standardized_difference:+.2f})" for b in imbalanced)
+            + "."
+        )
+    else:
+        out.append(
+            "Pre-treatment covariates are balanced between arms (all standardized "
+            "differences within ±0.1)."
+        )
+    for r in result.outcomes:
+        for c in r.comparisons:
+            out.append(comparison_sentence(r, c, result.alpha))
+    for t in result.heterogeneity:
+        if t.p_holm < result.alpha:
+            out.append(
+                f"The effect of '{t.arm}' on {t.outcome} differs by {t.segment} (test of equal "
+                f"effects {p_is(t.p_value)}, Holm-adjusted {fmt_p(t.p_holm)})."
+            )
+    hetero_any = any(t.p_holm < result.alpha for t in result.heterogeneity)
+    if not hetero_any and result.heterogeneity:
+        smallest = min(result.heterogeneity, key=lambda t: t.p_value)
+        out.append(
+            "No segment's effect differs from the others' beyond what multiple testing allows "
+            f"(smallest: {smallest.segment} for {smallest.outcome}, {p_is(smallest.p_value)}, "
+            f"Holm-adjusted {fmt_p(smallest.p_holm)}); subgroup estimates are noisy and "
+            "should not be read one by one."
+        )
+    for pw in result.power[:1]:
+        out.append(
+            f"With {pw.n_control:,} and {pw.n_treatment:,} units, the design detects a change "
+            f"in {pw.outcome} of {fmt_pct(pw.mde_relative, signed=False)} (relative) with "
+            f"{pw.target_power:.0%} power; a 10% lift would need about "
+            f"{pw.n_per_arm_for_10pct_lift:,} units per arm."
+        )
+    return out
+
+
+METHOD_NOTES = (
+    "Effects are differences in means between each arm and control, with Welch's "
+    "unequal-variance standard error and Welch–Satterthwaite degrees of freedom. Relative "
+    "changes divide by the control mean; their intervals use the delta method.",
+    "Proportions use the binomial variance p(1-p). Ratio outcomes (a sum over a count) use "
+    "the delta method with the covariance of numerator and denominator.",
+    "The regression-adjusted estimate is Lin's (2013) fully interacted estimator: the outcome "
+    "regressed on the arm, the pre-treatment covariates and their interactions, with "
+    "HC2 heteroskedasticity-robust standard errors. It targets the same average effect and "
+    "is never less efficient asymptotically.",
+    "Subgroup effects are Welch estimates within each level; whether they differ is a Wald "
+    "test of equal effects (Cochran's Q). Holm (family-wise) and Benjamini–Hochberg "
+    "(false discovery rate) adjustments are applied within each outcome and arm.",
+    "The sample-ratio test is Pearson's chi-square of arm counts against planned weights.",
+    "The minimum detectable effect uses the control arm's variance, a two-sided test at "
+    "the stated alpha and 80% power.",
+    "Customer segments come from k-means on standardized pre-treatment covariates only, so "
+    "each segment is fixed before treatment and its effect is still a randomized "
+    "comparison; k maximizes the mean silhouette.",
+    "All statistics are computed from sufficient statistics (counts, sums, sums of squares "
+    "and cross-products) aggregated in SQL.",
+)

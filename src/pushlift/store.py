@@ -83,7 +83,7 @@ class Store:
     def has_experiment(self, experiment_id: str) -> bool:
         row = self.con.execute(
             "SELECT count(*) FROM experiment WHERE experiment_id = ?", [experiment_id]
-        ).fetchone()
+        ).fetchall()[0]
         return bool(row and row[0])
 
     def close(self) -> None:

@@ -57,8 +57,7 @@ def segment_customers(
     stats_row = con.execute(
         f"SELECT COUNT(*), {', '.join(f'AVG({e}), STDDEV_SAMP({e})' for e in exprs)} "
         f"FROM {spec.relation} AS _u WHERE {complete}"
-    ).fetchone()
-    assert stats_row is not None
+    ).fetchall()[0]
     n = int(stats_row[0])
     means = np.array(stats_row[1::2], dtype=float)
     sds = np.array(stats_row[2::2], dtype=float)

@@ -66,7 +66,7 @@ def covariate_balance(
 
 def descriptives(con: duckdb.DuckDBPyConnection, spec: ExperimentSpec) -> Descriptives:
     """Counts and covariate means per segment level; outcome distributions per arm."""
-    n_units = int(con.execute(f"SELECT COUNT(*) FROM {spec.relation} AS _u").fetchone()[0])
+    n_units = int(con.execute(f"SELECT COUNT(*) FROM {spec.relation} AS _u").fetchall()[0][0])
     terms = [t for c in spec.covariates for t in c.terms]
     by_segment: dict[str, list[dict]] = {}
     for seg in spec.segments:
@@ -133,7 +133,7 @@ def _histogram(
     lo, hi = con.execute(
         f"SELECT MIN({y}), PERCENTILE_CONT(0.99) WITHIN GROUP (ORDER BY {y}) "
         f"FROM {spec.relation} AS _u"
-    ).fetchone()
+    ).fetchall()[0]
     if lo is None or hi is None or hi <= lo:
         return [], {}
     width = (hi - lo) / HISTOGRAM_BINS

@@ -68,8 +68,7 @@ def mall_spec(store: Store, experiment_id: str | None = None) -> ExperimentSpec:
         "SELECT control_arm, arms, weights, description, source FROM experiment "
         "WHERE experiment_id = ?",
         [experiment_id],
-    ).fetchone()
-    assert row is not None
+    ).fetchall()[0]
     control, arms, weights, description, source = row
     truth = {
         (o, s, v): t1 - t0

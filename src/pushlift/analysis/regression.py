@@ -51,9 +51,7 @@ class OlsFit:
 
 def _products(exprs: list[str]) -> list[tuple[int, int, str]]:
     return [
-        (i, j, f"({exprs[i]}) * ({exprs[j]})")
-        for i in range(len(exprs))
-        for j in range(i, len(exprs))
+        (i, j, f"{exprs[i]} * {exprs[j]}") for i in range(len(exprs)) for j in range(i, len(exprs))
     ]
 
 
@@ -71,17 +69,24 @@ def fit_ols(
     The caller includes the intercept as a regressor (`Regressor("const", "1")`). Rows with
     a NULL in y or any regressor are excluded (the complete-case count is `n`).
     """
-    xs = [r.sql for r in regressors]
-    p = len(xs)
-    complete = " AND ".join(f"({e}) IS NOT NULL" for e in [y, *xs])
-    base = f"(SELECT * FROM {relation} WHERE ({where}) AND {complete}) AS _d"
+    p = len(regressors)
+    xs = [f"_x{i}" for i in range(p)]
+    # Name each regressor once in a subquery so the sums below stay small expressions.
+    named = ", ".join(
+        [f"CAST({y} AS DOUBLE) AS _y"]
+        + [f"CAST({r.sql} AS DOUBLE) AS {x}" for r, x in zip(regressors, xs, strict=True)]
+    )
+    complete = " AND ".join(f"{c} IS NOT NULL" for c in ["_y", *xs])
+    base = (
+        f"(SELECT * FROM (SELECT {named} FROM {relation} AS _r WHERE {where}) AS _n "
+        f"WHERE {complete}) AS _d"
+    )
 
     pairs = _products(xs)
-    select = ["COUNT(*)", f"SUM(({y}) * ({y}))"]
+    select = ["COUNT(*)", "SUM(_y * _y)"]
     select += [f"SUM({prod})" for _, _, prod in pairs]
-    select += [f"SUM(({x}) * ({y}))" for x in xs]
-    row = con.execute(f"SELECT {', '.join(select)} FROM {base}").fetchone()
-    assert row is not None
+    select += [f"SUM({x} * _y)" for x in xs]
+    row = con.execute(f"SELECT {', '.join(select)} FROM {base}").fetchall()[0]
     n = int(row[0])
     if n <= p:
         raise ValueError(f"regression needs more rows than regressors ({n} rows, {p} regressors)")
@@ -98,20 +103,17 @@ def fit_ols(
     xtx_inv = np.linalg.inv(xtx)
     beta = xtx_inv @ xty
 
-    resid = (
-        f"(({y}) - ({' + '.join(f'{literal(b)} * ({x})' for b, x in zip(beta, xs, strict=True))}))"
-    )
+    fitted = " + ".join(f"{literal(b)} * {x}" for b, x in zip(beta, xs, strict=True))
+    weight = f"POWER(_y - ({fitted}), 2)"
     if cov_type in ("HC2", "HC3"):
         leverage = " + ".join(
             f"{literal(xtx_inv[i, j] * (1 if i == j else 2))} * {prod}" for i, j, prod in pairs
         )
-        power = "1" if cov_type == "HC2" else "2"
-        weight = f"/ POWER(1 - ({leverage}), {power})"
-    else:
-        weight = ""
-    meat_select = [f"SUM({resid} * {resid} {weight} * {prod})" for _, _, prod in pairs]
-    meat_row = con.execute(f"SELECT {', '.join(meat_select)} FROM {base}").fetchone()
-    assert meat_row is not None
+        weight += f" / POWER(1 - ({leverage}), {1 if cov_type == 'HC2' else 2})"
+    meat_select = [f"SUM(_w * {prod})" for _, _, prod in pairs]
+    meat_row = con.execute(
+        f"SELECT {', '.join(meat_select)} FROM (SELECT *, {weight} AS _w FROM {base}) AS _m"
+    ).fetchall()[0]
     meat = np.zeros((p, p))
     for (i, j, _), v in zip(pairs, meat_row, strict=True):
         meat[i, j] = meat[j, i] = float(v)
@@ -119,9 +121,10 @@ def fit_ols(
     if cov_type == "HC1":
         cov *= n / (n - p)
 
-    means = xtx[0] / n if regressors[0].sql.strip() == "1" else np.full(p, np.nan)
+    has_const = regressors[0].sql.strip() == "1"
+    means = xtx[0] / n if has_const else np.full(p, np.nan)
     ssr = yy - float(beta @ xty)
-    y_mean = xty[0] / n if regressors[0].sql.strip() == "1" else 0.0
+    y_mean = xty[0] / n if has_const else 0.0
     tss = yy - n * y_mean**2
     return OlsFit(
         names=tuple(r.name for r in regressors),

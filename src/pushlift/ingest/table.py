@@ -63,7 +63,7 @@ def table_spec(
     try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {VIEW} AS SELECT * FROM {reader}")
         columns = {r[0]: r[1] for r in con.execute(f"DESCRIBE {VIEW}").fetchall()}
-        n_rows = con.execute(f"SELECT COUNT(*) FROM {VIEW}").fetchone()[0]
+        n_rows = con.execute(f"SELECT COUNT(*) FROM {VIEW}").fetchall()[0][0]
     except duckdb.Error as e:
         raise InputError(f"cannot read the file: {str(e).splitlines()[0]}", file=file) from None
     if n_rows == 0:
@@ -79,9 +79,9 @@ def table_spec(
         return columns[name]
 
     need(arm, "--arm")
-    missing_arm = con.execute(f"SELECT COUNT(*) FROM {VIEW} WHERE {ident(arm)} IS NULL").fetchone()[
+    missing_arm = con.execute(f"SELECT COUNT(*) FROM {VIEW} WHERE {ident(arm)} IS NULL").fetchall()[
         0
-    ]
+    ][0]
     if missing_arm:
         raise InputError(
             f"{missing_arm} rows have no arm; every unit needs one", file=file, column=arm
@@ -120,7 +120,7 @@ def table_spec(
             raise InputError(f"outcome must be numeric, found {t}", file=file, column=name)
         binary = con.execute(
             f"SELECT COALESCE(BOOL_AND({ident(name)} IN (0, 1)), FALSE) FROM {VIEW}"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         outs.append(Outcome(name, name, "proportion" if binary else "mean"))
     for r in ratios:
         label, sep, frac = r.partition("=")
@@ -136,7 +136,7 @@ def table_spec(
     for o in outs:
         nulls = con.execute(
             f"SELECT COUNT(*) FROM {VIEW} WHERE {ident(o.column)} IS NULL"
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         if nulls:
             raise InputError(
                 f"{nulls} rows have no value; pushlift does not impute outcomes — fill or "
@@ -148,7 +148,7 @@ def table_spec(
     covs = [_covariate(con, file, c, need(c, "--covariate")) for c in covariates]
     for s in segments:
         need(s, "--segment")
-        levels = con.execute(f"SELECT COUNT(DISTINCT {ident(s)}) FROM {VIEW}").fetchone()[0]
+        levels = con.execute(f"SELECT COUNT(DISTINCT {ident(s)}) FROM {VIEW}").fetchall()[0][0]
         if levels > MAX_LEVELS:
             raise InputError(
                 f"{levels} distinct values; segments need at most {MAX_LEVELS} "
@@ -172,7 +172,7 @@ def table_spec(
 
 def _covariate(con: duckdb.DuckDBPyConnection, file: str, name: str, sql_type: str) -> Covariate:
     col = ident(name)
-    nulls = con.execute(f"SELECT COUNT(*) FROM {VIEW} WHERE {col} IS NULL").fetchone()[0]
+    nulls = con.execute(f"SELECT COUNT(*) FROM {VIEW} WHERE {col} IS NULL").fetchall()[0][0]
     if nulls:
         raise InputError(
             f"{nulls} rows have no value; covariates must be complete", file=file, column=name

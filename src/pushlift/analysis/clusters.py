@@ -24,30 +24,35 @@ SCATTER_SAMPLE = 1_500
 K_RANGE = range(2, 9)
 
 
-def nearest_centroid_sql(
-    exprs: list[str], means: np.ndarray, sds: np.ndarray, centroids: np.ndarray
+def labelled_relation(
+    relation: str, exprs: list[str], means: np.ndarray, sds: np.ndarray, centroids: np.ndarray
 ) -> str:
-    """A portable CASE expression giving the label ('1'..'k') of the nearest centroid."""
+    """`relation` plus a column `_cluster` ('1'..'k'): each unit's nearest centroid.
+
+    Distances are named once in an inner query so the CASE compares columns, not formulas.
+    """
     z = [
         f"(({e}) - {literal(m)}) / {literal(s)}" for e, m, s in zip(exprs, means, sds, strict=True)
     ]
-    dist = [
+    dist = ", ".join(
         " + ".join(f"POWER({zi} - {literal(c)}, 2)" for zi, c in zip(z, centroid, strict=True))
-        for centroid in centroids
-    ]
-    k = len(dist)
+        + f" AS _d{i}"
+        for i, centroid in enumerate(centroids)
+    )
+    k = len(centroids)
     whens = []
     for i in range(k - 1):
-        others = " AND ".join(f"({dist[i]}) <= ({dist[j]})" for j in range(i + 1, k))
+        # Earlier clusters were already excluded, so comparing with later ones suffices.
+        others = " AND ".join(f"_d{i} <= _d{j}" for j in range(i + 1, k))
         whens.append(f"WHEN {others} THEN '{i + 1}'")
-    # Earlier clusters were already excluded, so comparing with later ones suffices.
-    return "CASE " + " ".join(whens) + f" ELSE '{k}' END"
+    label = "CASE " + " ".join(whens) + f" ELSE '{k}' END"
+    return f"(SELECT *, {label} AS _cluster FROM (SELECT *, {dist} FROM {relation} AS _u) AS _dd)"
 
 
 def segment_customers(
     con: duckdb.DuckDBPyConnection, spec: ExperimentSpec, seed: int = 0
 ) -> tuple[Segmentation, str] | None:
-    """Fit the segmentation; returns it and the SQL expression that labels each unit."""
+    """Fit the segmentation; returns it and `spec.relation` with a `_cluster` column."""
     terms = [t for c in spec.covariates for t in c.terms]
     if not terms:
         return None
@@ -94,12 +99,13 @@ def segment_customers(
     km = models[best]
     order = np.argsort(-np.bincount(km.labels_, minlength=best), kind="stable")
     centroids = km.cluster_centers_[order]
-    label_sql = nearest_centroid_sql(exprs, means, sds, centroids)
+    labelled = labelled_relation(
+        f"(SELECT * FROM {spec.relation} AS _v WHERE {complete})", exprs, means, sds, centroids
+    )
 
     profile_rows = con.execute(
-        f"SELECT _cluster, COUNT(*), {', '.join(f'AVG({e})' for e in exprs)} FROM "
-        f"(SELECT {label_sql} AS _cluster, * FROM {spec.relation} AS _u WHERE {complete}) "
-        f"AS _c GROUP BY _cluster ORDER BY _cluster"
+        f"SELECT _cluster, COUNT(*), {', '.join(f'AVG({e})' for e in exprs)} "
+        f"FROM {labelled} AS _c GROUP BY _cluster ORDER BY _cluster"
     ).fetchall()
     profiles = tuple(
         ClusterProfile(
@@ -126,4 +132,4 @@ def segment_customers(
         centroids_standardized=tuple(tuple(float(v) for v in c) for c in centroids),
         sample=sample,
     )
-    return segmentation, label_sql
+    return segmentation, labelled

@@ -122,8 +122,10 @@ def analyze_experiment(
     segment_effects: list[SubgroupEffect] = []
     fitted = segment_customers(con, spec, seed=seed)
     if fitted is not None:
-        segmentation, label_sql = fitted
-        cluster_stats = segment_statistics(con, spec, {"cluster": label_sql})
+        segmentation, labelled = fitted
+        cluster_stats = segment_statistics(
+            con, replace(spec, relation=labelled), {"cluster": "_cluster"}
+        )
         segment_effects, _ = _subgroups(spec, cluster_stats, ["cluster"], alpha)
 
     return ExperimentResult(

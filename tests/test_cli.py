@@ -29,33 +29,21 @@ def run(*args: str | Path, cwd: Path, ok: bool = True) -> subprocess.CompletedPr
 
 
 def test_simulate_import_analyze_round_trip(tmp_path: Path) -> None:
-    run(
-        "simulate",
-        "mall",
-        "--consumers",
-        "1500",
-        "--seed",
-        "4",
-        "--db",
-        "sim.duckdb",
-        "--export",
-        "export",
-        cwd=tmp_path,
-    )
-    # The same seed writes byte-identical exports.
-    run(
-        "simulate",
-        "mall",
-        "--consumers",
-        "1500",
-        "--seed",
-        "4",
-        "--db",
-        "again.duckdb",
-        "--export",
-        "again",
-        cwd=tmp_path,
-    )
+    # Simulate twice with the same seed: the exports must be byte-identical.
+    for db, export in (("sim.duckdb", "export"), ("again.duckdb", "again")):
+        run(
+            "simulate",
+            "mall",
+            "--consumers",
+            "1500",
+            "--seed",
+            "4",
+            "--db",
+            db,
+            "--export",
+            export,
+            cwd=tmp_path,
+        )
     for name in ("consumer.csv", "purchase.csv"):
         assert (tmp_path / "export" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -38,7 +38,7 @@ DbOption = Annotated[Path, typer.Option("--db", help="DuckDB store file.")]
 
 
 @contextmanager
-def steps(title: str) -> Iterator[callable]:  # type: ignore[valid-type]
+def steps(title: str) -> Iterator[Callable[[str], None]]:
     """A spinner on stderr showing the current step; yields a function to announce steps."""
     with Progress(
         SpinnerColumn(),

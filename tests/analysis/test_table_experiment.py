@@ -130,3 +130,16 @@ def test_parquet_input(tmp_path: Path, three_arms) -> None:
     spec = table_spec(con, path, arm="variant", control="A", outcomes=["converted"])
     result = analyze_experiment(con, spec)
     assert result.outcomes[0].arms[0].n == int((df.variant == "A").sum())
+
+
+def test_arms_in_the_data_must_match_the_plan(three_arms) -> None:
+    """Planned weights follow the spec's arm order, so an unplanned arm is an error."""
+    from dataclasses import replace
+
+    from pushlift.errors import PushliftError
+
+    path, _ = three_arms
+    con = duckdb.connect()
+    spec = table_spec(con, path, arm="variant", control="A", outcomes=["revenue"])
+    with pytest.raises(PushliftError, match="unexpected C"):
+        analyze_experiment(con, replace(spec, arms=("A", "B"), weights=(0.5, 0.5)))

@@ -15,7 +15,6 @@ from pushlift.analysis.sql import ident, text
 from pushlift.analysis.stats import (
     EffectEstimate,
     Proportion,
-    RatioStatistic,
     SampleMean,
     Statistic,
     welch_anova,
@@ -82,7 +81,3 @@ def adjusted_effect(
         ci_narrowing=narrowing,
         r_squared=fit.r_squared,
     )
-
-
-def is_ratio(stat: Statistic) -> bool:
-    return isinstance(stat, RatioStatistic)

@@ -16,8 +16,9 @@ import scipy.stats as sps
 from pushlift.analysis import describe
 from pushlift.analysis.clusters import segment_customers
 from pushlift.analysis.effects import adjusted_effect, arm_outcome, omnibus
-from pushlift.analysis.heterogeneity import equal_effects_test, with_adjusted_p
+from pushlift.analysis.heterogeneity import equal_effects_test
 from pushlift.analysis.moments import segment_statistics
+from pushlift.analysis.multiplicity import with_adjusted_p
 from pushlift.analysis.results import (
     Comparison,
     DesignPower,
@@ -56,7 +57,16 @@ def analyze_experiment(
             f"control arm {spec.control!r} not found in column {spec.arm!r}; arms present: "
             + ", ".join(sorted(counts))
         )
-    spec = replace(spec, arms=(spec.control, *sorted(a for a in counts if a != spec.control)))
+    # The spec's arm order is kept: planned weights are given in that order.
+    unexpected = sorted(set(counts) - set(spec.arms))
+    empty = [a for a in spec.arms if a not in counts]
+    if unexpected or empty:
+        raise PushliftError(
+            f"column {spec.arm!r} does not hold the planned arms {', '.join(spec.arms)}: "
+            + (f"unexpected {', '.join(unexpected)}" if unexpected else "")
+            + ("; " if unexpected and empty else "")
+            + (f"no units in {', '.join(empty)}" if empty else "")
+        )
     if len(spec.arms) < 2:
         raise PushliftError(f"column {spec.arm!r} has only one arm ({spec.control!r})")
 
@@ -105,7 +115,7 @@ def analyze_experiment(
             )
         )
     # One family across all outcomes and arms: the multiple-testing correction.
-    comparisons = _adjust_comparisons(comparisons)
+    comparisons = with_adjusted_p(comparisons, [c.absolute.p_value for c in comparisons])
     outcomes = [
         replace(r, comparisons=tuple(c for c in comparisons if c.outcome == r.outcome))
         for r in outcomes
@@ -146,18 +156,6 @@ def analyze_experiment(
         segment_effects=tuple(segment_effects),
         notes=tuple(o.note for o in spec.outcomes if o.note),
     )
-
-
-def _adjust_comparisons(comparisons: list[Comparison]) -> list[Comparison]:
-    from pushlift.analysis.stats import benjamini_hochberg, holm
-
-    if not comparisons:
-        return []
-    p = [c.absolute.p_value for c in comparisons]
-    return [
-        replace(c, p_holm=h, p_bh=b)
-        for c, h, b in zip(comparisons, holm(p), benjamini_hochberg(p), strict=True)
-    ]
 
 
 def _subgroups(
@@ -202,8 +200,8 @@ def _subgroups(
                 test = equal_effects_test(o.name, arm, seg, effects)
                 if test is not None:
                     tests.append(test)
-            all_effects += with_adjusted_p(family)
-            all_tests += with_adjusted_p(tests)
+            all_effects += with_adjusted_p(family, [s.effect.p_value for s in family])
+            all_tests += with_adjusted_p(tests, [t.p_value for t in tests])
     return all_effects, all_tests
 
 

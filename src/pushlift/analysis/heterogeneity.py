@@ -1,4 +1,4 @@
-"""Effects within segments, and whether they differ (a Wald test of equal effects)."""
+"""Whether effects differ between the levels of a segment (a Wald test of equal effects)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import numpy as np
 import scipy.stats as sps
 
-from pushlift.analysis.results import HeterogeneityTest, SubgroupEffect
-from pushlift.analysis.stats import EffectEstimate, benjamini_hochberg, holm
+from pushlift.analysis.results import HeterogeneityTest
+from pushlift.analysis.stats import EffectEstimate
 
 
 def equal_effects_test(
@@ -30,22 +30,3 @@ def equal_effects_test(
     return HeterogeneityTest(
         outcome, arm, segment, q, dof, float(sps.chi2.sf(q, dof)), math.nan, math.nan
     )
-
-
-def with_adjusted_p(items: list, field: str = "p_value") -> list:
-    """Return copies of results with Holm and BH p-values computed across the whole list."""
-    from dataclasses import replace
-
-    if not items:
-        return []
-    raw = [
-        (i.effect.p_value if isinstance(i, SubgroupEffect) else getattr(i, field)) for i in items
-    ]
-    ok = [i for i, p in enumerate(raw) if p is not None and math.isfinite(p)]
-    h = holm([raw[i] for i in ok])
-    b = benjamini_hochberg([raw[i] for i in ok])
-    adj_h = [math.nan] * len(items)
-    adj_b = [math.nan] * len(items)
-    for j, i in enumerate(ok):
-        adj_h[i], adj_b[i] = h[j], b[j]
-    return [replace(it, p_holm=adj_h[i], p_bh=adj_b[i]) for i, it in enumerate(items)]

@@ -174,8 +174,7 @@ def import_mall(
         raise PushliftError("the experiment id must not be empty")
     if store.has_experiment(experiment_id) and not replace:
         raise PushliftError(
-            f"the store already holds experiment {experiment_id!r}; "
-            "pass --replace to overwrite it"
+            f"the store already holds experiment {experiment_id!r}; pass --replace to overwrite it"
         )
     c_file, p_file = str(consumer_path), str(purchase_path)
     con = duckdb.connect()  # validation never touches the store
@@ -234,8 +233,14 @@ def import_mall(
         _delete_consumers(store, consumers["consumer_id"])
         store.con.execute(
             "INSERT INTO experiment VALUES (?, ?, ?, ?, ?, ?, now())",
-            [experiment_id, "imported mall export: real-time message vs no message",
-             ARMS[0], list(ARMS), [0.5, 0.5], source],
+            [
+                experiment_id,
+                "imported mall export: real-time message vs no message",
+                ARMS[0],
+                list(ARMS),
+                [0.5, 0.5],
+                source,
+            ],
         )
         store.append(schema.CONSUMER, _columns(consumers))
         store.append(schema.ASSIGNMENT, _columns(assignment))
@@ -277,14 +282,15 @@ def _read_csv(path: str | Path, required: Sequence[str]) -> pa.Table:
     except OSError as e:
         raise InputError(f"cannot read the file: {e.strerror or e}", file=file) from None
     if data.startswith(_BOM):  # spreadsheets' "CSV UTF-8" starts with a byte-order mark
-        data = data[len(_BOM):]
+        data = data[len(_BOM) :]
     _check_utf8(data, file)
     # Trailing blank lines are harmless; blank lines inside the file are reported below.
     data = data.rstrip(b"\r\n")
     if not data.strip():
         raise InputError(
             f"the file is empty; expected a header with columns {', '.join(required)}",
-            file=file, row=1,
+            file=file,
+            row=1,
         )
     header_line, _, body = data.partition(b"\n")
     names = [n.strip() for n in next(csv.reader([header_line.decode().rstrip("\r")]))]
@@ -297,7 +303,9 @@ def _read_csv(path: str | Path, required: Sequence[str]) -> pa.Table:
         raise InputError(
             f"missing required column(s) {', '.join(missing)}; the header has: "
             f"{', '.join(names)}{hint}",
-            file=file, row=1, column=", ".join(missing),
+            file=file,
+            row=1,
+            column=", ".join(missing),
         )
     for c in required:
         where = [i + 1 for i, n in enumerate(names) if n == c]
@@ -305,7 +313,9 @@ def _read_csv(path: str | Path, required: Sequence[str]) -> pa.Table:
             raise InputError(
                 f"column {c} appears {len(where)} times in the header (positions "
                 f"{', '.join(map(str, where))}); keep one",
-                file=file, row=1, column=c,
+                file=file,
+                row=1,
+                column=c,
             )
     if not body.strip(b"\r\n"):
         raise InputError("the file has only a header and no data rows", file=file, row=1)
@@ -317,13 +327,9 @@ def _read_csv(path: str | Path, required: Sequence[str]) -> pa.Table:
     def read(handler: Callable[[pacsv.InvalidRow], str] | None, threads: bool) -> pa.Table:
         return pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(
-                skip_rows=1, column_names=generic, use_threads=threads
-            ),
+            read_options=pacsv.ReadOptions(skip_rows=1, column_names=generic, use_threads=threads),
             # Keep blank lines as rows so positions stay equal to line numbers.
-            parse_options=pacsv.ParseOptions(
-                ignore_empty_lines=False, invalid_row_handler=handler
-            ),
+            parse_options=pacsv.ParseOptions(ignore_empty_lines=False, invalid_row_handler=handler),
             convert_options=pacsv.ConvertOptions(
                 column_types={g: pa.string() for g in wanted},
                 include_columns=list(wanted),
@@ -349,7 +355,8 @@ def _read_csv(path: str | Path, required: Sequence[str]) -> pa.Table:
             raise InputError(
                 f"the row has {bad.actual_columns} field(s) but the header has "
                 f"{bad.expected_columns}; check for unquoted commas or missing values",
-                file=file, row=bad.number,
+                file=file,
+                row=bad.number,
             ) from None
         raise InputError(f"cannot parse the CSV: {e}", file=file) from None
     table = table.rename_columns([wanted[g] for g in table.column_names])
@@ -367,13 +374,15 @@ def _check_utf8(data: bytes, file: str) -> None:
             header = data.partition(b"\n")[0].decode("utf-8", "replace").rstrip("\r")
             names = [n.strip() for n in next(csv.reader([header]))]
             line_start = data.rfind(b"\n", 0, e.start) + 1
-            prefix = data[line_start:e.start].decode("utf-8", "replace")
+            prefix = data[line_start : e.start].decode("utf-8", "replace")
             index = len(next(csv.reader([prefix]))) - 1 if prefix else 0
             column = names[index] if index < len(names) else None
         raise InputError(
             f"the file is not UTF-8 text (byte 0x{data[e.start]:02x}); "
             "save it as 'CSV UTF-8' and try again",
-            file=file, row=row, column=column,
+            file=file,
+            row=row,
+            column=column,
         ) from None
 
 
@@ -397,11 +406,13 @@ def _check_values(
     if not rows:
         return
     row, *rest = rows[0]
-    codes, texts = rest[: len(columns)], rest[len(columns):]
+    codes, texts = rest[: len(columns)], rest[len(columns) :]
     if all(t == "" for t in texts):
         raise InputError(
             "the row is blank; remove empty lines (or rows of empty cells) from the file",
-            file=file, row=row, column=columns[0],
+            file=file,
+            row=row,
+            column=columns[0],
         )
     for c, code, value in zip(columns, codes, texts, strict=True):
         if code is not None:
@@ -423,7 +434,9 @@ def _check_unique(con: duckdb.DuckDBPyConnection, relation: str, file: str) -> N
         raise InputError(
             f"duplicate consumer_id {consumer_id}: rows {first} and {row}{more}; "
             "each consumer must appear once",
-            file=file, row=row, column="consumer_id",
+            file=file,
+            row=row,
+            column="consumer_id",
         )
 
 
@@ -447,5 +460,7 @@ def _check_matched(
             f"consumer_id {consumer_id} has {lacking} in {Path(other_file).name}; "
             f"{count} {what} in total have {lacking} there; both files must list the same "
             "consumers",
-            file=file, row=row, column="consumer_id",
+            file=file,
+            row=row,
+            column="consumer_id",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -39,9 +40,9 @@ def table_spec(
     arm: str,
     control: str,
     outcomes: list[str],
-    ratios: list[str] = (),  # type: ignore[assignment]
-    covariates: list[str] = (),  # type: ignore[assignment]
-    segments: list[str] = (),  # type: ignore[assignment]
+    ratios: Sequence[str] = (),
+    covariates: Sequence[str] = (),
+    segments: Sequence[str] = (),
     weights: list[float] | None = None,
 ) -> ExperimentSpec:
     """Register the file as a view and check every named column; returns the spec.

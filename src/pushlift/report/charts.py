@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import math
 
 import matplotlib
 
@@ -126,7 +125,3 @@ def silhouette_chart(result: ExperimentResult) -> str | None:
     ax.set_ylabel("mean silhouette")
     ax.spines[["top", "right"]].set_visible(False)
     return _svg(fig)
-
-
-def finite(x: float | None) -> bool:
-    return x is not None and math.isfinite(x)

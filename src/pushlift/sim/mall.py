@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
@@ -32,14 +33,10 @@ ARMS = ("control", "message")
 WEEK_START = datetime(2019, 10, 1, tzinfo=UTC)
 MESSAGE = "1,000 loyalty points if you buy once more today"
 AGE_BAND_SHARES = (0.20, 0.27, 0.24, 0.17, 0.12)
-EFFECT_KEYS = (
-    "base",
-    "female",
-    "male",
-    "loyalty_low",
-    "loyalty_high",
-    *(f"age_{label.replace('-', '_').replace('+', '_plus')}" for label, _, _ in schema.AGE_BANDS),
+AGE_BAND_KEYS = tuple(
+    f"age_{label.replace('-', '_').replace('+', '_plus')}" for label, _, _ in schema.AGE_BANDS
 )
+EFFECT_KEYS = ("base", "female", "male", "loyalty_low", "loyalty_high", *AGE_BAND_KEYS)
 
 
 @dataclass(frozen=True)
@@ -52,7 +49,7 @@ class EffectSpec:
 
     def uplift(self, female: bool, high_loyalty: bool, band: int) -> float:
         t = self.terms
-        band_key = EFFECT_KEYS[5 + band]
+        band_key = AGE_BAND_KEYS[band]
         return (
             t.get("base", 0.0)
             + t.get("female" if female else "male", 0.0)
@@ -301,7 +298,7 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
         trip={
             "trip_id": trip_id,
             "consumer_id": consumer_id[t_consumer],
-            "trip_date": [(WEEK_START + timedelta(days=int(d))).date() for d in day],
+            "trip_date": np.datetime64(WEEK_START.date(), "D") + day.astype("timedelta64[D]"),
         },
         purchase={
             "purchase_id": purchase_id,
@@ -393,8 +390,6 @@ def export_tables(
     store: Store, directory: str, experiment_id: str = EXPERIMENT_ID
 ) -> tuple[str, str]:
     """Write the operator's two-table export (consumer.csv, purchase.csv); returns their paths."""
-    from pathlib import Path
-
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     consumer_path, purchase_path = out / "consumer.csv", out / "purchase.csv"

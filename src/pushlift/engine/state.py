@@ -1,0 +1,160 @@
+"""The engine's hot state, held in memory as arrays indexed by a dense subscriber number.
+
+Segment state is "the last time" per (slot, subscriber): last seen in a zone, last bought
+at a vendor, last visited a vendor's site; plus the local day of the last purchase (for
+the trip trigger). Delivery state is the recent notification times per subscriber (the
+frequency cap), notifications per (offer, subscriber) (the per-subscriber cap) and spend
+per offer (budgets). Both decision paths read and write exactly this state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pushlift.assignment import assign_arms
+from pushlift.engine.plan import NEVER, Plan
+from pushlift.schema import AGE_BANDS
+
+
+@dataclass(frozen=True)
+class Traits:
+    """Known traits of subscribers: parallel arrays (age, 'F'/'M', loyalty 1=low 2=high)."""
+
+    subscriber_id: np.ndarray
+    age: np.ndarray
+    gender: np.ndarray
+    loyalty_status: np.ndarray
+
+
+def _age_band(age: np.ndarray) -> np.ndarray:
+    labels = np.array([label for label, _, _ in AGE_BANDS], dtype=object)
+    highs = np.array([hi for _, _, hi in AGE_BANDS])
+    return labels[np.minimum(np.searchsorted(highs, age, side="left"), len(labels) - 1)]
+
+
+@dataclass
+class OfferSpend:
+    total: np.ndarray  # cents charged per offer, all time
+    today: np.ndarray  # cents charged per offer on `day`
+    day: np.ndarray  # local day number `today` refers to
+
+
+@dataclass
+class EngineState:
+    plan: Plan
+    capacity: int = 1024
+    index: dict[int, int] = field(default_factory=dict)
+    ids: list[int] = field(default_factory=list)
+    offer_count: dict[tuple[int, int], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        p, c = self.plan, self.capacity
+        self.zone_seen = np.full((len(p.zone_slots), c), NEVER, dtype=np.int64)
+        self.bought = np.full((len(p.vendor_slots), c), NEVER, dtype=np.int64)
+        self.visited = np.full((len(p.site_slots), c), NEVER, dtype=np.int64)
+        self.last_purchase_day = np.full(c, NEVER, dtype=np.int64)
+        self.recent = np.full((c, max(p.frequency_max, 1)), NEVER, dtype=np.int64)
+        self.traits = np.zeros((len(p.trait_segments), c), dtype=bool)
+        self.arm = np.zeros((len(p.experiments), c), dtype=np.int64)
+        n = len(p.offer_ids)
+        self.spend = OfferSpend(
+            np.zeros(n, np.int64), np.zeros(n, np.int64), np.full(n, NEVER, np.int64)
+        )
+        self._known: dict[int, tuple[int, str, int]] = {}
+
+    # -- subscribers --------------------------------------------------------------------
+    def set_traits(self, traits: Traits) -> None:
+        """Traits for trait segments; subscribers without traits match no trait segment."""
+        for sid, age, gender, loyalty in zip(
+            traits.subscriber_id.tolist(),
+            traits.age.tolist(),
+            traits.gender.tolist(),
+            traits.loyalty_status.tolist(),
+            strict=True,
+        ):
+            self._known[int(sid)] = (int(age), str(gender), int(loyalty))
+        known = [i for i, sid in enumerate(self.ids) if sid in self._known]
+        if known:
+            self._fill_traits(np.array(known, dtype=np.int64))
+
+    def subscriber(self, subscriber_id: int) -> int:
+        """The dense number of one subscriber, registering it on first sight."""
+        found = self.index.get(subscriber_id)
+        if found is not None:
+            return found
+        return int(self._register(np.array([subscriber_id], dtype=np.int64))[0])
+
+    def subscribers(self, subscriber_ids: np.ndarray) -> np.ndarray:
+        """Dense numbers of many subscribers (registering new ones in order of appearance)."""
+        unique, inverse = np.unique(subscriber_ids, return_inverse=True)
+        get = self.index.get
+        dense = np.array([get(s, -1) for s in unique.tolist()], dtype=np.int64)
+        new = dense < 0
+        if new.any():
+            # Register in order of first appearance so both paths number subscribers alike.
+            first_seen = np.full(len(unique), len(subscriber_ids), dtype=np.int64)
+            np.minimum.at(first_seen, inverse, np.arange(len(subscriber_ids)))
+            fresh = np.flatnonzero(new)
+            fresh = fresh[np.argsort(first_seen[fresh], kind="stable")]
+            dense[fresh] = self._register(unique[fresh])
+        return dense[inverse]
+
+    def _register(self, subscriber_ids: np.ndarray) -> np.ndarray:
+        start = len(self.ids)
+        self._grow(start + len(subscriber_ids))
+        numbers = np.arange(start, start + len(subscriber_ids), dtype=np.int64)
+        for sid, num in zip(subscriber_ids.tolist(), numbers.tolist(), strict=True):
+            self.index[sid] = num
+        self.ids.extend(subscriber_ids.tolist())
+        for e, exp in enumerate(self.plan.experiments):
+            arms = [a.name for a in exp.arms]
+            names = assign_arms(
+                exp.id, subscriber_ids, arms, [a.weight for a in exp.arms], exp.seed
+            )
+            lookup = {name: i for i, name in enumerate(arms)}
+            self.arm[e, numbers] = [lookup[name] for name in names]
+        if self._known:
+            self._fill_traits(numbers)
+        return numbers
+
+    def _fill_traits(self, numbers: np.ndarray) -> None:
+        rows = [self._known.get(self.ids[n]) for n in numbers.tolist()]
+        has = np.array([r is not None for r in rows])
+        if not has.any():
+            return
+        nums = numbers[has]
+        age = np.array([r[0] for r in rows if r is not None])
+        gender = np.array([r[1] for r in rows if r is not None], dtype=object)
+        loyalty = np.array([r[2] for r in rows if r is not None])
+        band = _age_band(age)
+        for t, seg in enumerate(self.plan.trait_segments):
+            holds = np.ones(len(nums), dtype=bool)
+            if seg.age_bands is not None:
+                holds &= np.isin(band, seg.age_bands)
+            if seg.gender is not None:
+                holds &= gender == seg.gender
+            if seg.loyalty is not None:
+                holds &= loyalty == (2 if seg.loyalty == "high" else 1)
+            self.traits[t, nums] = holds
+
+    def _grow(self, needed: int) -> None:
+        if needed <= self.capacity:
+            return
+        new = max(needed, 2 * self.capacity)
+        extra = new - self.capacity
+
+        def widen(a: np.ndarray, fill: object, axis: int) -> np.ndarray:
+            shape = list(a.shape)
+            shape[axis] = extra
+            return np.concatenate([a, np.full(shape, fill, dtype=a.dtype)], axis=axis)
+
+        self.zone_seen = widen(self.zone_seen, NEVER, 1)
+        self.bought = widen(self.bought, NEVER, 1)
+        self.visited = widen(self.visited, NEVER, 1)
+        self.last_purchase_day = widen(self.last_purchase_day, NEVER, 0)
+        self.recent = widen(self.recent, NEVER, 0)
+        self.traits = widen(self.traits, False, 1)
+        self.arm = widen(self.arm, 0, 1)
+        self.capacity = new

@@ -67,7 +67,7 @@ def test_scenarios_exercise_every_outcome():
         stream = random_stream(rng, 1500, 40)
         _, decisions = run_single(config, stream, random_traits(rng, 40))
         seen |= {OUTCOMES[d.outcome] for d in decisions}
-    assert seen == set(OUTCOMES)
+    assert seen == set(OUTCOMES) - {"late"}  # late is the runner's, not the engine's
 
 
 @settings(max_examples=20, deadline=None)

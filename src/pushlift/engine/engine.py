@@ -56,7 +56,8 @@ from pushlift.engine.state import EngineState
     BUDGET,
     DELIVERED,
     HELD_OUT,
-) = range(9)
+    LATE,  # set by the runner: older than events already decided, so stored but not decided
+) = range(10)
 OUTCOMES = (
     "no_match",
     "inactive",
@@ -67,6 +68,7 @@ OUTCOMES = (
     "budget",
     "delivered",
     "held_out",
+    "late",
 )
 
 
@@ -229,8 +231,11 @@ class Engine:
         )
 
     # -- a micro-batch ------------------------------------------------------------------
-    def decide_batch(self, batch: EventBatch) -> BatchDecisions:
-        """Decide a batch of events in event-time order; same answers as `decide` each."""
+    def decide_batch(self, batch: EventBatch, settle: bool = True) -> BatchDecisions:
+        """Decide a batch of events in event-time order; same answers as `decide` each.
+
+        With `settle=False` only segment state advances (used to rebuild state from the
+        store); caps and budgets are then restored from stored notifications."""
         plan, state = self.plan, self.state
         n = len(batch)
         subs = state.subscribers(batch.subscriber_id)
@@ -335,6 +340,8 @@ class Engine:
             np.maximum.at(state.last_purchase_day, subs[purchase], day[purchase])
 
         # Stages 6-10, event by event in order.
+        if not settle:
+            alive[:] = False
         ev_alive, off_alive = pair_ev[alive], pair_offer[alive]
         events, starts = np.unique(ev_alive, return_index=True)
         bounds = np.append(starts, len(ev_alive)).tolist()
@@ -357,6 +364,28 @@ class Engine:
             arm=np.array([d.arm for _, d in rows], dtype=np.int64),
             delivered=np.array([d.outcome == DELIVERED for _, d in rows], dtype=bool),
         )
+
+    def restore_notification(
+        self, subscriber_id: int, offer_id: str, time_us: int, price_cents: int, delivered: bool
+    ) -> None:
+        """Count a stored notification against caps and budgets (rebuilding state)."""
+        plan, state = self.plan, self.state
+        s = state.subscriber(subscriber_id)
+        if plan.frequency_max:
+            recent = state.recent[s]
+            recent[int(np.argmin(recent))] = time_us  # restored in time order
+        offer = plan.offer_rank.get(offer_id)
+        if offer is None:  # an offer no longer configured: nothing to cap or charge
+            return
+        if plan.cap[offer]:
+            state.offer_count[(offer, s)] = state.offer_count.get((offer, s), 0) + 1
+        if delivered:
+            day = plan.clock.local_us(time_us) // DAY_US
+            spend = state.spend
+            if spend.day[offer] != day:
+                spend.day[offer], spend.today[offer] = day, 0
+            spend.total[offer] += price_cents
+            spend.today[offer] += price_cents
 
 
 def _site_vendor(plan: Plan, domain: str | None, vendor_id: str | None) -> int:

@@ -95,6 +95,7 @@ class Plan:
         offers = sorted(config.offers, key=lambda o: (-o.max_bid_cents, o.id))
         self.offers = offers
         self.offer_ids = [o.id for o in offers]
+        self.offer_rank = {o: i for i, o in enumerate(self.offer_ids)}
         n = len(offers)
         self.bid = np.array([o.max_bid_cents for o in offers], dtype=np.int64)
         self.budget = np.array([o.budget_cents or FOREVER for o in offers], dtype=np.int64)
@@ -141,10 +142,9 @@ class Plan:
         # Experiments: which one covers each offer, and which arms are holdouts.
         self.experiments = config.experiments
         self.offer_experiment = np.full(n, -1, dtype=np.int64)
-        offer_rank = {o: i for i, o in enumerate(self.offer_ids)}
         for e, exp in enumerate(config.experiments):
             for name in exp.offers or self.offer_ids:
-                self.offer_experiment[offer_rank[name]] = e
+                self.offer_experiment[self.offer_rank[name]] = e
         self.arm_holdout = [np.array([a.holdout for a in exp.arms]) for exp in config.experiments]
 
         cap = config.frequency_cap

@@ -32,6 +32,7 @@ EXPERIMENT_ID = "mall-2019-10"
 ARMS = ("control", "message")
 WEEK_START = datetime(2019, 10, 1, tzinfo=UTC)
 MESSAGE = "1,000 loyalty points if you buy once more today"
+OFFER_ID = "mall-loyalty-points"
 AGE_BAND_SHARES = (0.20, 0.27, 0.24, 0.17, 0.12)
 AGE_BAND_KEYS = tuple(
     f"age_{label.replace('-', '_').replace('+', '_plus')}" for label, _, _ in schema.AGE_BANDS
@@ -316,12 +317,20 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
             "arm": arm,
         },
         notification={
-            "notification_id": np.arange(1, n_notes + 1, dtype=np.int64),
-            "experiment_id": np.full(n_notes, EXPERIMENT_ID, dtype=object),
+            "notification_id": purchase_id[trigger],
+            "event_id": purchase_id[trigger],
             "consumer_id": consumer_id[note_consumer],
-            "trigger_purchase_id": purchase_id[trigger],
+            "offer_id": np.full(n_notes, OFFER_ID, dtype=object),
+            "vendor_id": np.full(n_notes, "mall", dtype=object),
+            "zone_id": np.full(n_notes, None, dtype=object),
+            "experiment_id": np.full(n_notes, EXPERIMENT_ID, dtype=object),
             "arm": arm[note_consumer],
             "delivered": treated[note_consumer],
+            "bid_cents": np.zeros(n_notes, dtype=np.int64),
+            "price_cents": np.zeros(n_notes, dtype=np.int64),
+            "runner_up_bid_cents": np.full(n_notes, None, dtype=object),
+            "eligible_offers": np.ones(n_notes, dtype=np.int32),
+            "reason": np.full(n_notes, "only eligible offer", dtype=object),
             "content": np.full(n_notes, MESSAGE, dtype=object),
             "event_time": _timestamps(note_seconds),
             "ingest_time": _timestamps(note_seconds + 1.0),

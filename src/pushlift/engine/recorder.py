@@ -1,0 +1,179 @@
+"""Write what the engine saw and decided to the store: events, notifications, fill counts.
+
+Each micro-batch is written in one transaction, so a crash leaves either all of a batch or
+none of it. Events already in the store (by event id) are dropped before deciding, which
+is what makes replaying a stream idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+
+from pushlift import schema
+from pushlift.engine.engine import OUTCOMES, BatchDecisions
+from pushlift.engine.events import KIND_NAMES, EventBatch
+from pushlift.engine.plan import HOUR_US, Plan
+from pushlift.store import Store
+
+
+def unseen(store: Store, batch: EventBatch) -> np.ndarray:
+    """Mask of events to decide: not already stored, and first of their id in the batch."""
+    _, first = np.unique(batch.event_id, return_index=True)
+    fresh = np.zeros(len(batch), dtype=bool)
+    fresh[first] = True
+    ids = pa.table({"event_id": batch.event_id[first]})
+    store.con.register("_pushlift_ids", ids)
+    try:
+        stored = store.con.execute(
+            "SELECT i.event_id FROM _pushlift_ids i JOIN event e USING (event_id)"
+        ).fetchnumpy()["event_id"]
+    finally:
+        store.con.unregister("_pushlift_ids")
+    if len(stored):
+        fresh &= ~np.isin(batch.event_id, stored)
+    return fresh
+
+
+def _timestamps(us: np.ndarray) -> pa.Array:
+    return pa.array(np.asarray(us, dtype=np.int64), type=pa.timestamp("us", tz="UTC"))
+
+
+def _reasons(plan: Plan, d: BatchDecisions, bids: np.ndarray) -> list[str]:
+    how = "second price" if plan.second_price else "first price"
+    out = []
+    for bid, runner, n, price in zip(
+        bids.tolist(),
+        d.runner_up_bid_cents.tolist(),
+        d.eligible.tolist(),
+        d.price_cents.tolist(),
+        strict=True,
+    ):
+        if n == 1:
+            why = "only eligible offer"
+        elif runner == bid:
+            why = f"tied at {bid}¢ with {n - 1} other eligible offer(s); smaller offer id wins"
+        else:
+            why = f"highest of {n} eligible bids ({bid}¢; next {runner}¢)"
+        out.append(f"{why}; {how}, pays {price}¢")
+    return out
+
+
+def record(
+    store: Store, plan: Plan, batch: EventBatch, decisions: BatchDecisions, ingest_us: np.ndarray
+) -> None:
+    """Append a decided batch (all of it, or nothing)."""
+    kinds = np.array(KIND_NAMES, dtype=object)[batch.kind]
+    is_purchase = batch.kind == 1
+    events = {
+        "event_id": batch.event_id,
+        "kind": kinds,
+        "consumer_id": batch.subscriber_id,
+        "lat": pa.array(batch.lat, mask=np.isnan(batch.lat)),
+        "lon": pa.array(batch.lon, mask=np.isnan(batch.lon)),
+        "vendor_id": batch.vendor_id,
+        "amount_cents": pa.array(batch.amount_cents, mask=~is_purchase),
+        "domain": batch.domain,
+        "event_time": _timestamps(batch.time_us),
+        "ingest_time": _timestamps(ingest_us),
+    }
+    pos, offer = decisions.position, decisions.offer
+    exp = plan.offer_experiment[offer]
+    exp_ids = np.array([e.id for e in plan.experiments] + [None], dtype=object)[exp]
+    arm_names = [
+        plan.experiments[e].arms[a].name if e >= 0 else None
+        for e, a in zip(exp.tolist(), decisions.arm.tolist(), strict=True)
+    ]
+    offer_ids = np.array(plan.offer_ids, dtype=object)
+    vendor_ids = np.array(plan.vendor_ids, dtype=object)[plan.offer_vendor[offer]]
+    zone_of_offer = np.array(plan.zone_ids + [None], dtype=object)[plan.offer_zone[offer]]
+    bids = plan.bid[offer]
+    runner = decisions.runner_up_bid_cents
+    notes = {
+        "notification_id": batch.event_id[pos],
+        "event_id": batch.event_id[pos],
+        "consumer_id": batch.subscriber_id[pos],
+        "offer_id": offer_ids[offer],
+        "vendor_id": vendor_ids,
+        "zone_id": zone_of_offer,
+        "experiment_id": exp_ids,
+        "arm": np.array(arm_names, dtype=object),
+        "delivered": decisions.delivered,
+        "bid_cents": bids,
+        "price_cents": decisions.price_cents,
+        "runner_up_bid_cents": pa.array(runner, mask=runner < 0),
+        "eligible_offers": decisions.eligible.astype(np.int32),
+        "reason": np.array(_reasons(plan, decisions, bids), dtype=object),
+        "content": np.array([o.content for o in plan.offers], dtype=object)[offer],
+        "event_time": _timestamps(batch.time_us[pos]),
+        "ingest_time": _timestamps(ingest_us[pos]),
+    }
+    hour = batch.time_us // HOUR_US
+    keys, counts = np.unique(
+        np.stack([hour, decisions.outcome.astype(np.int64)]), axis=1, return_counts=True
+    )
+    with store.transaction():
+        store.append(schema.EVENT, events)
+        store.append(schema.NOTIFICATION, notes)
+        _add_counts(store, keys[0] * HOUR_US, np.array(OUTCOMES, dtype=object)[keys[1]], counts)
+
+
+def _add_counts(store: Store, hour_us: np.ndarray, outcome: np.ndarray, n: np.ndarray) -> None:
+    table = pa.table({"hour": _timestamps(hour_us), "outcome": outcome, "events": n})
+    store.con.register("_pushlift_counts", table)
+    try:
+        store.con.execute(
+            "INSERT INTO decision_count SELECT hour, outcome, events FROM _pushlift_counts "
+            "ON CONFLICT (hour, outcome) DO UPDATE SET events = events + excluded.events"
+        )
+    finally:
+        store.con.unregister("_pushlift_counts")
+
+
+def save_config(store: Store, plan: Plan) -> None:
+    """Store the vendors, zones and offers the engine decides with (replacing same ids)."""
+    config = plan.config
+    exp_ids = [e.id for e in plan.experiments]
+    rows = {
+        schema.VENDOR: {
+            "vendor_id": [v.id for v in config.vendors],
+            "name": [v.name for v in config.vendors],
+            "category": [v.category for v in config.vendors],
+            "domain": [v.domain for v in config.vendors],
+            "lat": [v.lat for v in config.vendors],
+            "lon": [v.lon for v in config.vendors],
+        },
+        schema.ZONE: {
+            "zone_id": [z.id for z in config.zones],
+            "shape": ["circle" if z.circle else "polygon" for z in config.zones],
+            "geometry": [
+                json.dumps(z.circle.model_dump() if z.circle else z.polygon) for z in config.zones
+            ],
+        },
+        schema.OFFER: {
+            "offer_id": plan.offer_ids,
+            "vendor_id": [o.vendor for o in plan.offers],
+            "content": [o.content for o in plan.offers],
+            "zone_id": [o.zone for o in plan.offers],
+            "segments": [list(o.segments) for o in plan.offers],
+            "max_bid_cents": [o.max_bid_cents for o in plan.offers],
+            "budget_cents": [o.budget_cents for o in plan.offers],
+            "daily_budget_cents": [o.daily_budget_cents for o in plan.offers],
+            "experiment_id": [exp_ids[e] if e >= 0 else None for e in plan.offer_experiment],
+            "enabled": [o.enabled for o in plan.offers],
+        },
+    }
+    with store.transaction():
+        for table, columns in rows.items():
+            key = table.primary_key[0]
+            ids = pa.table({key: pa.array(columns[key], type=pa.string())})
+            store.con.register("_pushlift_ids", ids)
+            try:
+                store.con.execute(
+                    f"DELETE FROM {table.name} WHERE {key} IN (SELECT {key} FROM _pushlift_ids)"
+                )
+            finally:
+                store.con.unregister("_pushlift_ids")
+            store.append(table, columns)

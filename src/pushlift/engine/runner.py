@@ -1,0 +1,149 @@
+"""Run the engine over a stream and keep the store in step: the `pushlift run` loop.
+
+On start the engine's state is rebuilt from the store (segment state by replaying stored
+events, caps and budgets from stored notifications), so a run continues where the last
+one stopped. Events already stored are skipped, so replaying a stream changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pushlift.engine.engine import LATE, OUTCOMES, BatchDecisions, Engine
+from pushlift.engine.events import KIND_CODES, EventBatch
+from pushlift.engine.plan import Plan
+from pushlift.engine.recorder import record, save_config, unseen
+from pushlift.engine.state import Traits
+from pushlift.store import Store
+
+MICRO_BATCH = 50_000
+
+
+@dataclass
+class RunSummary:
+    events_read: int = 0
+    already_stored: int = 0
+    late: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES[:LATE], 0))
+    seconds: float = 0.0
+
+    @property
+    def decided(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def opportunities(self) -> int:
+        """Events with at least one candidate offer."""
+        return self.decided - self.outcomes["no_match"]
+
+    @property
+    def fill_rate(self) -> float:
+        notified = self.outcomes["delivered"] + self.outcomes["held_out"]
+        return notified / self.opportunities if self.opportunities else float("nan")
+
+
+def load_traits(store: Store) -> Traits:
+    cols = store.con.execute(
+        "SELECT consumer_id, age, gender, loyalty_status FROM consumer"
+    ).fetchnumpy()
+    return Traits(cols["consumer_id"], cols["age"], cols["gender"], cols["loyalty_status"])
+
+
+def _stored_events(store: Store) -> EventBatch:
+    cols = store.con.execute(
+        "SELECT event_id, kind, consumer_id, epoch_us(event_time) AS t, "
+        "COALESCE(lat, 'NaN'::DOUBLE) AS lat, COALESCE(lon, 'NaN'::DOUBLE) AS lon, vendor_id, "
+        "COALESCE(amount_cents, 0) AS amount_cents, domain "
+        "FROM event ORDER BY event_time, ingest_time, event_id"
+    ).fetchnumpy()
+    return EventBatch(
+        cols["event_id"].astype(np.int64),
+        np.array([KIND_CODES[k] for k in cols["kind"]], dtype=np.int8),
+        cols["consumer_id"].astype(np.int64),
+        cols["t"].astype(np.int64),
+        cols["lat"].astype(float),
+        cols["lon"].astype(float),
+        np.array(cols["vendor_id"], dtype=object),
+        cols["amount_cents"].astype(np.int64),
+        np.array(cols["domain"], dtype=object),
+    )
+
+
+def rebuild(store: Store, plan: Plan) -> tuple[Engine, int | None]:
+    """An engine whose state reflects everything already in the store, and the latest
+    event time already decided (None for an empty store)."""
+    engine = Engine(plan)
+    engine.state.set_traits(load_traits(store))
+    events = _stored_events(store)
+    for lo in range(0, len(events), MICRO_BATCH):
+        engine.decide_batch(events.take(slice(lo, lo + MICRO_BATCH)), settle=False)
+    notes = store.con.execute(
+        "SELECT consumer_id, offer_id, epoch_us(event_time), price_cents, delivered "
+        "FROM notification ORDER BY event_time, notification_id"
+    ).fetchall()
+    for consumer, offer, t, price, delivered in notes:
+        engine.restore_notification(consumer, offer, t, price, delivered)
+    return engine, (int(events.time_us.max()) if len(events) else None)
+
+
+def run(
+    store: Store,
+    plan: Plan,
+    batches: Iterable[EventBatch],
+    progress: Callable[[RunSummary], None] | None = None,
+) -> RunSummary:
+    """Decide every new event of the stream and store events, notifications and counts."""
+    started = time.perf_counter()
+    save_config(store, plan)
+    engine, clock = rebuild(store, plan)
+    summary = RunSummary()
+    for whole in batches:
+        for lo in range(0, len(whole), MICRO_BATCH):
+            batch = whole.take(slice(lo, lo + MICRO_BATCH))
+            summary.events_read += len(batch)
+            fresh = unseen(store, batch)
+            summary.already_stored += int((~fresh).sum())
+            # An event older than what was already decided cannot be decided in order.
+            late = fresh & (batch.time_us < clock) if clock is not None else np.zeros_like(fresh)
+            summary.late += int(late.sum())
+            todo = batch.take(fresh & ~late)
+            decisions = engine.decide_batch(todo)
+            now = np.full(len(todo), time.time_ns() // 1000, dtype=np.int64)
+            record(store, plan, todo, decisions, now)
+            _store_late(store, plan, batch.take(late))
+            if len(todo):
+                clock = max(clock or 0, int(todo.time_us.max()))
+            counts = np.bincount(decisions.outcome, minlength=LATE)
+            for name, n in zip(OUTCOMES, counts.tolist(), strict=False):
+                summary.outcomes[name] += n
+            summary.seconds = time.perf_counter() - started
+            if progress is not None:
+                progress(summary)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _store_late(store: Store, plan: Plan, late: EventBatch) -> None:
+    """Late events are kept (they matter for attribution) but not decided."""
+    if not len(late):
+        return
+    none = BatchDecisions(
+        outcome=np.full(len(late), LATE, dtype=np.int8),
+        **{
+            name: np.empty(0, dtype=bool if name == "delivered" else np.int64)
+            for name in (
+                "position",
+                "offer",
+                "price_cents",
+                "runner_up_bid_cents",
+                "eligible",
+                "arm",
+                "delivered",
+            )
+        },
+    )
+    record(store, plan, late, none, np.full(len(late), time.time_ns() // 1000, np.int64))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -12,8 +13,9 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from pushlift.engine.events import EventBatch as EngineBatch
 from pushlift.errors import PushliftError
 from pushlift.store import DEFAULT_DB, Store
 
@@ -69,6 +71,94 @@ def user_errors() -> Iterator[None]:
         fail(str(e))
 
 
+@app.command("run")
+def run_cmd(
+    events: Annotated[
+        list[str],
+        typer.Argument(
+            help="Event files (.ndjson/.jsonl, .csv, .parquet), or '-' for NDJSON on stdin."
+        ),
+    ],
+    config: Annotated[Path, typer.Option(help="Engine config (YAML or JSON).")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Decide on a stream of events and store events, notifications and fill counts.
+
+    Files are read whole and sorted by event time; stdin must arrive in event-time order.
+    Events already in the store are skipped, so a replay adds nothing."""
+    from pushlift.engine.config import load_config
+    from pushlift.engine.plan import Plan
+    from pushlift.engine.runner import RunSummary, run
+    from pushlift.engine.stream import read_events, read_stdin_batches
+
+    def batches() -> Iterator[EngineBatch]:
+        for name in events:
+            if name == "-":
+                yield from read_stdin_batches()
+            else:
+                yield read_events(name)
+
+    with user_errors(), steps("run") as step:
+        plan = Plan(load_config(config))
+        store = Store.open(db)
+
+        def show(s: RunSummary) -> None:
+            step(f"{s.events_read:,} events, {s.events_read / max(s.seconds, 1e-9):,.0f}/s")
+
+        try:
+            summary = run(store, plan, batches(), progress=show)
+        finally:
+            store.close()
+    notified = summary.outcomes["delivered"] + summary.outcomes["held_out"]
+    out.print(
+        f"{summary.events_read:,} events read in {summary.seconds:.1f} s: "
+        f"{summary.already_stored:,} already stored (skipped), {summary.late:,} late, "
+        f"{summary.opportunities:,} with a matching offer, {notified:,} notifications "
+        f"({summary.outcomes['delivered']:,} delivered, {summary.outcomes['held_out']:,} held "
+        f"out); fill rate {summary.fill_rate:.1%}"
+        if summary.opportunities
+        else f"{summary.events_read:,} events read: {summary.already_stored:,} already stored, "
+        f"{summary.late:,} late, none matched an offer"
+    )
+    skip = ("no_match", "delivered", "held_out")
+    blocked = {k: v for k, v in summary.outcomes.items() if v and k not in skip}
+    if blocked:
+        out.print("not notified because of: " + ", ".join(f"{k} {v:,}" for k, v in blocked.items()))
+
+
+@simulate_app.command("city")
+def simulate_city_cmd(
+    subscribers: Annotated[
+        int, typer.Option(help="Subscribers (a few hundred to millions); vendors scale with it.")
+    ] = 10_000,
+    days: Annotated[int, typer.Option(help="Days of city life to simulate.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same data.")] = 1,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Simulate subscribers moving and shopping in a city, in a closed loop with the engine.
+
+    Replaces any earlier city simulation in the store."""
+    from pushlift.sim.city import simulate_city
+
+    with user_errors(), Progress(
+        TextColumn("simulate city"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("city", total=1.0)
+        store = Store.open(db)
+        try:
+            summary = simulate_city(
+                store, subscribers, days, seed, progress=lambda f: bar.update(task, completed=f)
+            )
+        finally:
+            store.close()
+    out.print(
+        f"simulated {summary.subscribers:,} subscribers and {summary.vendors:,} vendors for "
+        f"{days} days into {db}: {summary.events:,} events, {summary.notifications:,} "
+        f"notifications ({summary.delivered:,} delivered), {summary.induced_purchases:,} "
+        "purchases caused by them"
+    )
+
+
 @simulate_app.command("mall")
 def simulate_mall(
     consumers: Annotated[int, typer.Option(help="Number of consumers.")] = 9032,
@@ -108,6 +198,39 @@ def simulate_mall(
     )
     if paths:
         out.print(f"export: {paths[0]}, {paths[1]}")
+
+
+@simulate_app.command("engagement")
+def simulate_engagement(
+    customers: Annotated[int, typer.Option(help="Number of customers.")] = 8000,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same files.")] = 1,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for sales.csv, outbound.csv, truth.json.")
+    ] = Path("out/engagement"),
+    effect: Annotated[
+        str,
+        typer.Option(
+            help="Probability that responding causes one extra purchase within 30 days: a "
+            "number, or KEY=VALUE pairs added up per customer. Keys: base, occasional, "
+            "regular, frequent, low_spend, high_spend, store, online."
+        ),
+    ] = "base=0.08,occasional=0.04,frequent=-0.04",
+) -> None:
+    """Simulate a retailer's CRM exports (sales ledger, conversations) with a known effect."""
+    from pushlift.sim import engagement
+    from pushlift.sim.engagement_files import write_files
+
+    with user_errors(), steps("simulate engagement") as step:
+        model = engagement.EngagementModel(effect=engagement.parse_effect(effect))
+        step(f"drawing {customers:,} customers")
+        data = engagement.simulate(customers, seed, model)
+        step(f"writing {out_dir}")
+        paths = write_files(data, out_dir)
+    out.print(
+        f"simulated {customers:,} customers: {data.outbound['phone'].size:,} conversations, "
+        f"{data.sales['phone'].size:,} sales lines\n"
+        f"files: {paths['sales.csv']}, {paths['outbound.csv']}, {paths['truth.json']}"
+    )
 
 
 @import_app.command("mall")
@@ -225,6 +348,161 @@ def analyze_experiment_cmd(
 
         print_result(result, out)
     if report is not None:
+        err.print(f"report: {report}")
+
+
+@import_app.command("crm")
+def import_crm_cmd(
+    sales: Annotated[Path, typer.Option(help="Sales ledger CSV (one row per line item).")],
+    messages: Annotated[Path, typer.Option(help="Outbound conversations CSV.")],
+    db: DbOption = DEFAULT_DB,
+    dataset: Annotated[str, typer.Option(help="Dataset id to store it under.")] = "crm",
+    replace: Annotated[bool, typer.Option(help="Overwrite a dataset of that id.")] = False,
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="Map a canonical column to your file's header: canonical=column, or "
+            "sales.canonical=column / messages.canonical=column (repeatable). Sales: phone, "
+            "customer_id, amount, order_date, return_date, location, transaction_id. Messages: "
+            "phone, n_messages, has_response, conversation_id, contact_date, location.",
+        ),
+    ] = None,
+    iso_dates: Annotated[
+        str,
+        typer.Option(
+            help="How ISO order dates with day <= 12 are read: auto (decided from returns "
+            "dated before their order, and reported), as-written, or swapped."
+        ),
+    ] = "auto",
+    shared_phone_ids: Annotated[
+        int, typer.Option(help="Report phones with more customer ids than this as shared.")
+    ] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Import CRM exports (sales ledger + outbound conversations) with a data-quality report."""
+    from pushlift.analysis.results import to_jsonable
+    from pushlift.ingest.crm import import_crm
+    from pushlift.ingest.crm_columns import parse_column_map
+    from pushlift.ingest.crm_quality import quality_lines
+
+    with user_errors(), steps("import crm") as step:
+        maps = parse_column_map(column_map or [])
+        step("validating and loading")
+        store = Store.open(db)
+        try:
+            result = import_crm(
+                store,
+                sales,
+                messages,
+                dataset_id=dataset,
+                replace=replace,
+                column_map=maps,
+                iso_day_month=iso_dates,  # type: ignore[arg-type]
+                shared_phone_ids=shared_phone_ids,
+            )
+        finally:
+            store.close()
+    if as_json:
+        sys.stdout.write(json.dumps(to_jsonable(result), indent=1, allow_nan=False) + "\n")
+        return
+    for line in quality_lines(result.quality):
+        out.print(line, highlight=False, soft_wrap=True)
+    out.print(
+        f"imported {result.sale_lines:,} sales lines and {result.conversations:,} conversations "
+        f"into {db} as CRM dataset {result.dataset_id}"
+    )
+
+
+@analyze_app.command("engagement")
+def analyze_engagement_cmd(
+    db: DbOption = DEFAULT_DB,
+    dataset: Annotated[str, typer.Option(help="CRM dataset id in the store.")] = "crm",
+    window: Annotated[
+        list[int] | None, typer.Option(help="Days after contact (repeatable; default 7 and 30).")
+    ] = None,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="careful (customer level, the default) or naive-row-join (reproduce the "
+            "published row-join figures from --sales/--messages, shown next to the careful ones)."
+        ),
+    ] = "careful",
+    sales: Annotated[
+        Path | None, typer.Option(help="Sales CSV: for naive-row-join, or to analyse files.")
+    ] = None,
+    messages: Annotated[Path | None, typer.Option(help="Outbound conversations CSV.")] = None,
+    max_ids_per_phone: Annotated[
+        int, typer.Option(help="Leave out phones shared by more customer ids than this.")
+    ] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
+) -> None:
+    """Customers contacted: spend and purchases after contact, responders vs not, adjusted."""
+    from pushlift.analysis.engagement import analyze_engagement
+    from pushlift.analysis.results import to_jsonable
+    from pushlift.report.engagement_terminal import print_engagement, print_naive
+
+    if method not in ("careful", "naive-row-join"):
+        fail("--method must be careful or naive-row-join")
+    if (sales is None) != (messages is None):
+        fail("--sales and --messages go together")
+    if method == "naive-row-join" and sales is None:
+        fail("--method naive-row-join needs --sales and --messages (it reads the raw files)")
+    naive = None
+    with user_errors(), steps("analyze engagement") as step:
+        if method == "naive-row-join":
+            try:
+                from pushlift.analysis.engagement_naive import naive_row_join
+            except ImportError:
+                fail("the naive-row-join method is not available in this version")
+            step("reproducing the published row join")
+            naive = naive_row_join(sales, messages)  # type: ignore[arg-type]
+        has_dataset = False
+        if db.exists():
+            store = Store.open(db)
+            has_dataset = bool(
+                store.con.execute(
+                    "SELECT count(*) FROM crm_import WHERE dataset_id = ?", [dataset]
+                ).fetchall()[0][0]
+            )
+        if not has_dataset and sales is not None:
+            from pushlift.ingest.crm import import_crm
+
+            step("importing the files into a temporary store")
+            store = Store.open(":memory:")
+            import_crm(store, sales, messages, dataset_id=dataset)  # type: ignore[arg-type]
+            has_dataset = True
+        if not has_dataset and naive is None:
+            fail(
+                f"no CRM dataset {dataset!r} in {db}; run `pushlift import crm` first, or pass "
+                "--sales and --messages"
+            )
+        result = None
+        if has_dataset:
+            result = analyze_engagement(
+                store.con, dataset_id=dataset, windows=window or [7, 30], progress=step,
+                max_ids_per_phone=max_ids_per_phone,
+            )
+            if naive is not None:
+                result = dataclasses.replace(result, naive=naive)
+            store.close()
+        if report is not None and result is not None:
+            from pushlift.report.engagement import write_engagement_report
+
+            step("writing the report")
+            write_engagement_report(result, report)
+    if as_json:
+        payload = to_jsonable(result) if result is not None else {}
+        if naive is not None:
+            payload["naive"] = naive.to_jsonable()
+        sys.stdout.write(json.dumps(payload, indent=1, allow_nan=False) + "\n")
+    else:
+        if result is not None:
+            print_engagement(result, out)
+        if naive is not None:
+            print_naive(naive, result, out)
+    if report is not None and result is not None:
         err.print(f"report: {report}")
 
 

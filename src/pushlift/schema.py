@@ -118,16 +118,24 @@ ASSIGNMENT = Table(
 
 NOTIFICATION = Table(
     "notification",
-    "A message decision: delivered to a treated unit, or recorded as held out for control.",
+    "An engine decision to notify: delivered, or recorded as held out ('would have sent').",
     (
-        _c("notification_id", "BIGINT", "stable identifier"),
-        _c("experiment_id", "VARCHAR", "the experiment that decided delivery"),
-        _c("consumer_id", "BIGINT", "recipient"),
-        _c("trigger_purchase_id", "BIGINT", "the purchase that triggered the decision"),
-        _c("arm", "VARCHAR", "the recipient's arm"),
-        _c("delivered", "BOOLEAN", "false for a held-out (control) 'would have sent' record"),
+        _c("notification_id", "BIGINT", "stable identifier: the id of the event that triggered it"),
+        _c("event_id", "BIGINT", "the triggering event (a location ping or a purchase)"),
+        _c("consumer_id", "BIGINT", "recipient (a mall consumer, a city subscriber)"),
+        _c("offer_id", "VARCHAR", "the offer that won the auction"),
+        _c("vendor_id", "VARCHAR", "the offer's vendor"),
+        _c("zone_id", "VARCHAR", "the offer's notification zone; null for trip triggers", True),
+        _c("experiment_id", "VARCHAR", "the experiment covering the offer, if any", True),
+        _c("arm", "VARCHAR", "the recipient's arm in that experiment", True),
+        _c("delivered", "BOOLEAN", "false for a held-out (holdout arm) 'would have sent' record"),
+        _c("bid_cents", "BIGINT", "the winning offer's maximum bid"),
+        _c("price_cents", "BIGINT", "price paid if delivered (would have paid if held out)"),
+        _c("runner_up_bid_cents", "BIGINT", "the next eligible bid, if any", True),
+        _c("eligible_offers", "INTEGER", "offers left for the auction"),
+        _c("reason", "VARCHAR", "why this offer won, in words"),
         _c("content", "VARCHAR", "the message text"),
-        _c("event_time", "TIMESTAMPTZ", "when the decision was made"),
+        _c("event_time", "TIMESTAMPTZ", "when the decision was made (the trigger's event time)"),
         _c("ingest_time", "TIMESTAMPTZ", "when pushlift stored it"),
     ),
     ("notification_id",),
@@ -158,6 +166,162 @@ TRUE_EFFECT = Table(
     ("experiment_id", "outcome", "segment", "segment_value"),
 )
 
+# ---------------------------------------------------------------------------
+# Real-time engine (city and mall scenarios)
+#
+# The engine's input log (`event`), the config it decided with (`vendor`, `zone`, `offer`)
+# and why events were not notified (`decision_count`). Notifications are in `notification`.
+# ---------------------------------------------------------------------------
+
+EVENT = Table(
+    "event",
+    "Every event the engine received: location pings, purchases and site visits.",
+    (
+        _c("event_id", "BIGINT", "stable identifier, unique across kinds (replays are skipped)"),
+        _c("kind", "VARCHAR", "'location', 'purchase' or 'site_visit'"),
+        _c("consumer_id", "BIGINT", "the subscriber"),
+        _c("lat", "DOUBLE", "location pings: latitude", True),
+        _c("lon", "DOUBLE", "location pings: longitude", True),
+        _c("vendor_id", "VARCHAR", "purchases: where; site visits: whose site", True),
+        _c("amount_cents", "BIGINT", "purchases: amount paid, integer cents", True),
+        _c("domain", "VARCHAR", "site visits: the domain visited", True),
+        _c("event_time", "TIMESTAMPTZ", "when it happened"),
+        _c("ingest_time", "TIMESTAMPTZ", "when pushlift stored it"),
+    ),
+    ("event_id",),
+)
+
+VENDOR = Table(
+    "vendor",
+    "A vendor that runs offers.",
+    (
+        _c("vendor_id", "VARCHAR", "stable identifier from the config"),
+        _c("name", "VARCHAR", "display name"),
+        _c("category", "VARCHAR", "food, fashion, ..."),
+        _c("domain", "VARCHAR", "its web site", True),
+        _c("lat", "DOUBLE", "location", True),
+        _c("lon", "DOUBLE", "location", True),
+    ),
+    ("vendor_id",),
+)
+
+ZONE = Table(
+    "zone",
+    "A notification zone: a circle or a polygon.",
+    (
+        _c("zone_id", "VARCHAR", "stable identifier from the config"),
+        _c("shape", "VARCHAR", "'circle' or 'polygon'"),
+        _c("geometry", "VARCHAR", "JSON: {lat, lon, radius_m} or [[lat, lon], ...]"),
+    ),
+    ("zone_id",),
+)
+
+OFFER = Table(
+    "offer",
+    "An offer as last configured.",
+    (
+        _c("offer_id", "VARCHAR", "stable identifier from the config"),
+        _c("vendor_id", "VARCHAR", "whose offer"),
+        _c("content", "VARCHAR", "the message text"),
+        _c("zone_id", "VARCHAR", "notification zone; null for trip triggers", True),
+        _c("segments", "VARCHAR[]", "required segments (all must hold)"),
+        _c("max_bid_cents", "BIGINT", "maximum bid per notification"),
+        _c("budget_cents", "BIGINT", "total budget; null = unlimited", True),
+        _c("daily_budget_cents", "BIGINT", "daily budget; null = unlimited", True),
+        _c("experiment_id", "VARCHAR", "the experiment covering it, if any", True),
+        _c("enabled", "BOOLEAN", "whether it can be shown"),
+    ),
+    ("offer_id",),
+)
+
+DECISION_COUNT = Table(
+    "decision_count",
+    "Events per hour and outcome (no_match, segment, budget, delivered, ...): the fill rate.",
+    (
+        _c("hour", "TIMESTAMPTZ", "the UTC hour of the events' event time"),
+        _c("outcome", "VARCHAR", "the stage that decided (see the engine's docs)"),
+        _c("events", "BIGINT", "number of events"),
+    ),
+    ("hour", "outcome"),
+)
+
+# ---------------------------------------------------------------------------
+# CRM exports (engagement scenario)
+#
+# A retailer's two exports as imported by `pushlift import crm`: the sales ledger (one row
+# per line item, returns as negative lines) and outbound conversations. Several datasets
+# can live side by side, keyed by dataset_id. The vendor's encoded keys are kept as text
+# exactly as exported; line_no (the file's line, header = 1) is the stable row id.
+# Exports carry dates, not instants: an order date is stored as midnight UTC of that day.
+# ---------------------------------------------------------------------------
+
+CRM_IMPORT = Table(
+    "crm_import",
+    "One imported pair of CRM exports and its data-quality report.",
+    (
+        _c("dataset_id", "VARCHAR", "name of the dataset, e.g. 'crm'"),
+        _c("sales_file", "VARCHAR", "path of the sales ledger as given"),
+        _c("messages_file", "VARCHAR", "path of the outbound conversations as given"),
+        _c("column_map", "VARCHAR", "JSON object canonical column -> file column"),
+        _c("iso_day_month", "VARCHAR", "how ISO order dates were read: 'as-written' or 'swapped'"),
+        _c("quality_json", "VARCHAR", "the data-quality report as JSON"),
+        _c("imported_at", "TIMESTAMPTZ", "when the import was written (ingest time)"),
+    ),
+    ("dataset_id",),
+)
+
+CRM_SALE_LINE = Table(
+    "crm_sale_line",
+    "A kept line of the sales ledger: a sale (amount >= 0) or a return (amount < 0).",
+    (
+        _c("dataset_id", "VARCHAR", "the dataset"),
+        _c("line_no", "INTEGER", "line of the sales file (header = 1): the stable id"),
+        _c("phone_key", "VARCHAR", "encoded phone as exported (not a reliable person key)"),
+        _c("customer_key", "VARCHAR", "encoded customer id as exported"),
+        _c("transaction_key", "VARCHAR", "encoded transaction id; line items share it"),
+        _c("location_key", "VARCHAR", "encoded store, or e.g. 'Online_Sales'"),
+        _c("amount_cents", "BIGINT", "amount including VAT, integer cents; negative = return"),
+        _c("is_return", "BOOLEAN", "amount < 0"),
+        _c("order_time", "TIMESTAMPTZ", "order date (midnight UTC): event time of the sale"),
+        _c("return_time", "TIMESTAMPTZ", "return date (midnight UTC); NULL = no return", True),
+        _c("order_date_format", "VARCHAR", "'iso', 'iso-swapped' (day/month swapped back), 'dmy'"),
+        _c("matched_line_no", "INTEGER", "return: the sale line it nets against, if any", True),
+        _c("return_match", "VARCHAR", "return: 'line', 'transaction' or 'none'", True),
+        _c("ingest_time", "TIMESTAMPTZ", "when pushlift stored it"),
+    ),
+    ("dataset_id", "line_no"),
+)
+
+CRM_CONVERSATION = Table(
+    "crm_conversation",
+    "An outbound conversation with a customer (the contact).",
+    (
+        _c("dataset_id", "VARCHAR", "the dataset"),
+        _c("conversation_key", "VARCHAR", "conversation id as exported"),
+        _c("line_no", "INTEGER", "line of the messages file (header = 1)"),
+        _c("phone_key", "VARCHAR", "encoded phone: the only customer key of this file"),
+        _c("location_key", "VARCHAR", "encoded store of the conversation"),
+        _c("n_messages", "INTEGER", "number of messages in the conversation (>= 1)"),
+        _c("has_response", "BOOLEAN", "did the customer reply"),
+        _c("contact_time", "TIMESTAMPTZ", "when the conversation started (UTC): event time"),
+        _c("ingest_time", "TIMESTAMPTZ", "when pushlift stored it"),
+    ),
+    ("dataset_id", "conversation_key"),
+)
+
+CRM_DROPPED_LINE = Table(
+    "crm_dropped_line",
+    "A line of a CRM export that was not kept, and why (for audit).",
+    (
+        _c("dataset_id", "VARCHAR", "the dataset"),
+        _c("file", "VARCHAR", "'sales' or 'messages'"),
+        _c("line_no", "INTEGER", "line of that file (header = 1)"),
+        _c("reason", "VARCHAR", "'exact_duplicate' or 'missing_amount'"),
+        _c("duplicate_of", "INTEGER", "exact_duplicate: the first identical line kept", True),
+    ),
+    ("dataset_id", "file", "line_no"),
+)
+
 TABLES: tuple[Table, ...] = (
     EXPERIMENT,
     CONSUMER,
@@ -168,6 +332,15 @@ TABLES: tuple[Table, ...] = (
     NOTIFICATION,
     MALL_OUTCOME,
     TRUE_EFFECT,
+    EVENT,
+    VENDOR,
+    ZONE,
+    OFFER,
+    DECISION_COUNT,
+    CRM_IMPORT,
+    CRM_SALE_LINE,
+    CRM_CONVERSATION,
+    CRM_DROPPED_LINE,
 )
 
 # Age bands used for heterogeneous effects and the simulator's response model.
@@ -208,4 +381,37 @@ JOIN consumer c ON c.consumer_id = a.unit_id
 JOIN mall_outcome o ON o.experiment_id = a.experiment_id AND o.consumer_id = a.unit_id
 """
 
-VIEWS: tuple[str, ...] = (MALL_UNITS_VIEW,)
+# CRM: line items grouped into transactions. The owner (phone, customer id, location) is the
+# transaction's first sale line (returns are often booked under another customer id). Returns
+# net against their transaction's sales up to the sales recorded; any excess undoes a sale
+# that is not in the file and is kept apart (unmatched_return_cents), never netted.
+CRM_TRANSACTION_VIEW = """
+CREATE OR REPLACE VIEW crm_transaction AS
+WITH ranked AS (
+  SELECT *, ROW_NUMBER() OVER (
+    PARTITION BY dataset_id, transaction_key
+    ORDER BY CASE WHEN is_return THEN 1 ELSE 0 END, line_no) AS owner_rank
+  FROM crm_sale_line
+),
+totals AS (
+  SELECT dataset_id, transaction_key,
+    MIN(order_time) AS order_time,
+    COUNT(*) FILTER (WHERE NOT is_return) AS n_sale_lines,
+    COUNT(*) FILTER (WHERE is_return) AS n_return_lines,
+    COALESCE(SUM(amount_cents) FILTER (WHERE NOT is_return), 0) AS gross_cents,
+    COALESCE(-SUM(amount_cents) FILTER (WHERE is_return), 0) AS returned_cents
+  FROM crm_sale_line
+  GROUP BY dataset_id, transaction_key
+)
+SELECT t.dataset_id, t.transaction_key, r.phone_key, r.customer_key, r.location_key,
+  t.order_time, t.n_sale_lines, t.n_return_lines, t.gross_cents, t.returned_cents,
+  CASE WHEN t.returned_cents < t.gross_cents THEN t.gross_cents - t.returned_cents ELSE 0 END
+    AS net_cents,
+  CASE WHEN t.returned_cents > t.gross_cents THEN t.returned_cents - t.gross_cents ELSE 0 END
+    AS unmatched_return_cents
+FROM totals t
+JOIN ranked r ON r.dataset_id = t.dataset_id AND r.transaction_key = t.transaction_key
+  AND r.owner_rank = 1
+"""
+
+VIEWS: tuple[str, ...] = (MALL_UNITS_VIEW, CRM_TRANSACTION_VIEW)

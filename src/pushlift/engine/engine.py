@@ -344,6 +344,18 @@ class Engine:
             alive[:] = False
         ev_alive, off_alive = pair_ev[alive], pair_offer[alive]
         events, starts = np.unique(ev_alive, return_index=True)
+        if plan.frequency_max and len(events):
+            # Already capped before this batch means capped now: caps only fill up. Deciding
+            # these here keeps them out of the event-by-event loop (same outcome, faster).
+            recent = state.recent[subs[events]]
+            capped = (recent > (t[events] - plan.frequency_per_us)[:, None]).sum(axis=1)
+            capped = capped >= plan.frequency_max
+            outcome[events[capped]] = FREQUENCY_CAP
+            bounds_all = np.append(starts, len(ev_alive))
+            keep = ~capped
+            take = _expand(bounds_all[:-1][keep], np.diff(bounds_all)[keep])
+            ev_alive, off_alive = ev_alive[take], off_alive[take]
+            events, starts = np.unique(ev_alive, return_index=True)
         bounds = np.append(starts, len(ev_alive)).tolist()
         offers = off_alive.tolist()
         rows: list[tuple[int, Decision]] = []

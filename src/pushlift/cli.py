@@ -470,6 +470,8 @@ def analyze_engagement_cmd(
             from pushlift.ingest.crm import import_crm
 
             step("importing the files into a temporary store")
+            if db.exists():
+                store.close()
             store = Store.open(":memory:")
             import_crm(store, sales, messages, dataset_id=dataset)  # type: ignore[arg-type]
             has_dataset = True

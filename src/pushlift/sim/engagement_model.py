@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pushlift.sim.effect_terms import parse_effect_terms
+
 TIERS = ("occasional", "regular", "frequent")
 SPEND_LEVELS = ("low_spend", "high_spend")
 HOMES = ("store", "online")
@@ -42,24 +44,7 @@ class EngagementEffect:
 
 def parse_effect(spec: str) -> EngagementEffect:
     """'0.1' (same for everyone) or 'base=0.08,occasional=0.04,...' into an effect."""
-    spec = spec.strip()
-    try:
-        return EngagementEffect({"base": float(spec)})
-    except ValueError:
-        pass
-    terms: dict[str, float] = {}
-    for part in spec.split(","):
-        key, sep, value = (s.strip() for s in part.partition("="))
-        if not sep or key not in EFFECT_KEYS:
-            raise ValueError(
-                f"--effect: cannot read {part.strip()!r}; expected a number or KEY=NUMBER pairs "
-                f"with KEY one of {', '.join(EFFECT_KEYS)}"
-            )
-        try:
-            terms[key] = float(value)
-        except ValueError:
-            raise ValueError(f"--effect: {key} must be a number, got {value!r}") from None
-    return EngagementEffect(terms)
+    return EngagementEffect(parse_effect_terms(spec, EFFECT_KEYS))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import numpy as np
 
 from pushlift import schema
 from pushlift.assignment import assign_arms
+from pushlift.sim.effect_terms import parse_effect_terms
 from pushlift.store import Store
 
 EXPERIMENT_ID = "mall-2019-10"
@@ -64,25 +65,7 @@ class EffectSpec:
 
 def parse_effect(spec: str) -> EffectSpec:
     """Parse '0.03' (flat uplift) or 'base=0.02,loyalty_high=0.04,...' into an EffectSpec."""
-    spec = spec.strip()
-    try:
-        return EffectSpec({"base": float(spec)})
-    except ValueError:
-        pass
-    terms: dict[str, float] = {}
-    for part in spec.split(","):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or key not in EFFECT_KEYS:
-            raise ValueError(
-                f"--effect: cannot read {part.strip()!r}; expected a number or KEY=NUMBER pairs "
-                f"with KEY one of {', '.join(EFFECT_KEYS)}"
-            )
-        try:
-            terms[key] = float(value)
-        except ValueError:
-            raise ValueError(f"--effect: {key} must be a number, got {value.strip()!r}") from None
-    return EffectSpec(terms)
+    return EffectSpec(parse_effect_terms(spec, EFFECT_KEYS))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#d
 plt.rcParams.update({"svg.fonttype": "path", "svg.hashsalt": "pushlift", "font.size": 9})
 
 
-def _svg(fig: plt.Figure) -> str:
+def to_svg(fig: plt.Figure) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
@@ -39,7 +39,7 @@ def distribution_chart(result: ExperimentResult, outcome: str) -> str | None:
     ax.set_ylabel("share of units (log scale)")
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def forest_plot(
@@ -78,7 +78,7 @@ def forest_plot(
     ax.set_xlabel(f"effect on {outcome} ({title})")
     ax.legend(frameon=False, fontsize=7, loc="best")
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def cluster_scatter(result: ExperimentResult) -> str | None:
@@ -110,7 +110,7 @@ def cluster_scatter(result: ExperimentResult) -> str | None:
     ax.set_ylabel(y_name)
     ax.legend(frameon=False, fontsize=7, ncol=min(seg.k, 4), markerscale=2)
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def silhouette_chart(result: ExperimentResult) -> str | None:
@@ -124,4 +124,4 @@ def silhouette_chart(result: ExperimentResult) -> str | None:
     ax.set_xlabel("k")
     ax.set_ylabel("mean silhouette")
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return to_svg(fig)

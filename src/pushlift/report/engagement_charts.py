@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from pushlift.analysis.engagement_results import EngagementResult
-from pushlift.report.charts import PALETTE, _svg
+from pushlift.report.charts import PALETTE, to_svg
 
 LABELS = ((1, "responded"), (0, "did not respond"))
 
@@ -26,7 +26,7 @@ def box_plot(r: EngagementResult) -> str:
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel(f"net spend in the {r.primary_window} days after contact ($, symlog scale)")
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def histogram(r: EngagementResult) -> str:
@@ -43,7 +43,7 @@ def histogram(r: EngagementResult) -> str:
     ax.set_ylabel("share of customers")
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def messages_scatter(r: EngagementResult) -> str:
@@ -63,7 +63,7 @@ def messages_scatter(r: EngagementResult) -> str:
     ax.set_ylabel(f"net spend, {r.primary_window} days ($)")
     ax.legend(frameon=False, fontsize=7)
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return to_svg(fig)
 
 
 def propensity_histogram(r: EngagementResult) -> str:
@@ -78,4 +78,4 @@ def propensity_histogram(r: EngagementResult) -> str:
     ax.set_ylabel("customers")
     ax.legend(frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
-    return _svg(fig)
+    return to_svg(fig)

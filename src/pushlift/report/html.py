@@ -33,15 +33,30 @@ def _arm_mean(o: OutcomeResult, arm: str) -> float:
     return next((a.mean for a in o.arms if a.arm == arm), math.nan)
 
 
-def render_report(result: ExperimentResult) -> str:
-    """The report as an HTML string."""
+def render(template: str, **context: object) -> str:
+    """Render one of the report templates with the helpers every report uses."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pushlift.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
     env.filters["thousands"] = _thousands
-    template = env.get_template("experiment.html")
+    return env.get_template(template).render(version=__version__, num=_num, fp=fmt_p, **context)
+
+
+def write_html(html: str, path: str | Path) -> Path:
+    """Write a report; returns its path. Written to a temporary name first, then renamed,
+    so a reader never sees half a file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def render_report(result: ExperimentResult) -> str:
+    """The report as an HTML string."""
     distributions = [
         (o.title, svg)
         for o in result.outcomes
@@ -52,9 +67,9 @@ def render_report(result: ExperimentResult) -> str:
         for o in result.outcomes
         if (svg := charts.forest_plot(result, o.outcome, list(result.subgroups), "by segment"))
     ]
-    return template.render(
+    return render(
+        "experiment.html",
         r=result,
-        version=__version__,
         conclusions=conclusions(result),
         notes=(*METHOD_NOTES, *result.notes),
         has_truth=any(c.true_effect is not None for o in result.outcomes for c in o.comparisons),
@@ -63,19 +78,12 @@ def render_report(result: ExperimentResult) -> str:
         scatter=charts.cluster_scatter(result),
         silhouette=charts.silhouette_chart(result),
         fv=lambda x, kind, signed=False: fmt_value(x, kind, signed=signed),
-        fp=fmt_p,
         pct=lambda x, signed=True: fmt_pct(x, signed=signed),
-        num=_num,
         cell=_cell,
         arm_mean=_arm_mean,
     )
 
 
 def write_report(result: ExperimentResult, path: str | Path) -> Path:
-    """Write the report; returns its path. Written to a temporary name first, then renamed."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(target.suffix + ".tmp")
-    tmp.write_text(render_report(result), encoding="utf-8")
-    tmp.replace(target)
-    return target
+    """Write the experiment report; returns its path."""
+    return write_html(render_report(result), path)

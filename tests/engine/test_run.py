@@ -12,7 +12,7 @@ from pushlift.engine.config import load_config, parse_config
 from pushlift.engine.engine import OUTCOMES, Engine
 from pushlift.engine.plan import Plan
 from pushlift.engine.runner import run
-from pushlift.engine.stream import read_events, write_ndjson
+from pushlift.engine.stream import COLUMNS, read_events, write_ndjson
 from pushlift.errors import InputError
 from pushlift.store import Store
 
@@ -135,18 +135,7 @@ def test_csv_events_read_like_ndjson(tmp_path: Path) -> None:
     stream = random_stream(rng, 300, 10)
     write_ndjson(stream, tmp_path / "e.ndjson")
     rows = [json.loads(x) for x in (tmp_path / "e.ndjson").read_text().splitlines()]
-    cols = [
-        "event_id",
-        "kind",
-        "subscriber_id",
-        "time",
-        "lat",
-        "lon",
-        "vendor_id",
-        "amount_cents",
-        "domain",
-    ]
-    lines = [",".join(cols)] + [",".join(str(r.get(c, "")) for c in cols) for r in rows]
+    lines = [",".join(COLUMNS)] + [",".join(str(r.get(c, "")) for c in COLUMNS) for r in rows]
     (tmp_path / "e.csv").write_text("\n".join(lines) + "\n")
     a, b = read_events(tmp_path / "e.ndjson"), read_events(tmp_path / "e.csv")
     assert (a.event_id == b.event_id).all() and (a.time_us == b.time_us).all()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 
@@ -89,9 +88,9 @@ def test_holdout_receives_nothing_and_budgets_hold(city: Store) -> None:
     assert blocked > 0
 
 
-def test_same_seed_same_notifications(tmp_path: Path) -> None:
+def test_same_seed_same_notifications() -> None:
     def run(seed: int) -> list[tuple]:
-        store = Store.open(tmp_path / f"c{seed}-{len(list(tmp_path.iterdir()))}.duckdb")
+        store = Store.open(":memory:")
         simulate_city(store, 300, 2, seed=seed)
         return store.con.execute(
             "SELECT notification_id, offer_id, price_cents, delivered, epoch_us(event_time) "

@@ -74,11 +74,8 @@ class Shape:
                 inside = not inside
         return inside
 
-    def contains_many(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        if self.circle is not None:
-            cx, cy, r = self.circle
-            dx, dy = x - cx, y - cy
-            return dx * dx + dy * dy <= r * r
+    def polygon_contains_many(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The polygon test for many points (circles are tested in bulk by ZoneIndex)."""
         inside = np.zeros(len(x), dtype=bool)
         n = len(self.xs)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -153,5 +150,5 @@ class ZoneIndex:
         if len(polygon):
             for z in np.unique(zone[polygon]):
                 sel = polygon[zone[polygon] == z]
-                keep[sel] = self.shapes[z].contains_many(px[sel], py[sel])
+                keep[sel] = self.shapes[z].polygon_contains_many(px[sel], py[sel])
         return point[keep], zone[keep]

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from pushlift.engine.engine import LATE, OUTCOMES, BatchDecisions, Engine
+from pushlift.engine.engine import LATE, OUTCOMES, Engine
 from pushlift.engine.events import KIND_CODES, EventBatch
 from pushlift.engine.plan import Plan
 from pushlift.engine.recorder import record, save_config, unseen
@@ -110,11 +110,17 @@ def run(
             # An event older than what was already decided cannot be decided in order.
             late = fresh & (batch.time_us < clock) if clock is not None else np.zeros_like(fresh)
             summary.late += int(late.sum())
-            todo = batch.take(fresh & ~late)
+            # Late events are stored (they matter for attribution) but not decided; the
+            # whole micro-batch is written in one transaction.
+            kept, is_late = batch.take(fresh), late[fresh]
+            on_time = np.flatnonzero(~is_late)
+            todo = kept.take(on_time)
             decisions = engine.decide_batch(todo)
-            now = np.full(len(todo), time.time_ns() // 1000, dtype=np.int64)
-            record(store, plan, todo, decisions, now)
-            _store_late(store, plan, batch.take(late))
+            outcome = np.full(len(kept), LATE, dtype=np.int8)
+            outcome[on_time] = decisions.outcome
+            all_kept = replace(decisions, outcome=outcome, position=on_time[decisions.position])
+            now = np.full(len(kept), time.time_ns() // 1000, dtype=np.int64)
+            record(store, plan, kept, all_kept, now)
             if len(todo):
                 clock = max(clock or 0, int(todo.time_us.max()))
             counts = np.bincount(decisions.outcome, minlength=LATE)
@@ -125,25 +131,3 @@ def run(
                 progress(summary)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _store_late(store: Store, plan: Plan, late: EventBatch) -> None:
-    """Late events are kept (they matter for attribution) but not decided."""
-    if not len(late):
-        return
-    none = BatchDecisions(
-        outcome=np.full(len(late), LATE, dtype=np.int8),
-        **{
-            name: np.empty(0, dtype=bool if name == "delivered" else np.int64)
-            for name in (
-                "position",
-                "offer",
-                "price_cents",
-                "runner_up_bid_cents",
-                "eligible",
-                "arm",
-                "delivered",
-            )
-        },
-    )
-    record(store, plan, late, none, np.full(len(late), time.time_ns() // 1000, np.int64))

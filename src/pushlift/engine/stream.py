@@ -52,27 +52,25 @@ def read_events(path: str | Path) -> EventBatch:
         raise InputError("unknown format: use .csv, .ndjson/.jsonl or .parquet", file=str(path))
     if not path.exists():
         raise InputError("no such file", file=str(path))
-    con = duckdb.connect()
-    try:
-        if fmt == "csv":
-            table = _read(con, path, "read_csv({}, all_varchar = true, header = true)")
-            first_row = 2
-        elif fmt == "parquet":
-            table = _read(con, path, "read_parquet({})")
-            first_row = 1
-        else:
-            return _from_lines(path.read_bytes().splitlines(), str(path), first_row=1)
-    finally:
-        con.close()
+    if fmt == "ndjson":
+        return _from_lines(path.read_bytes().splitlines(), str(path), first_row=1)
+    if fmt == "csv":
+        table = _read(path, "read_csv({}, all_varchar = true, header = true)")
+    else:
+        table = _read(path, "read_parquet({})")
     columns = {name: table.column(name).to_pylist() for name in table.column_names}
-    return _validate(columns, len(table), str(path), first_row)
+    return _validate(columns, len(table), str(path), first_row=2 if fmt == "csv" else 1)
 
 
-def _read(con: duckdb.DuckDBPyConnection, path: Path, source: str) -> pa.Table:
+def _read(path: Path, source: str) -> pa.Table:
+    """A CSV or Parquet file as an Arrow table, read by DuckDB."""
+    con = duckdb.connect()
     try:
         return con.sql("SELECT * FROM " + source.format(text(str(path)))).to_arrow_table()
     except duckdb.Error as e:
         raise InputError(f"cannot read: {str(e).splitlines()[0]}", file=str(path)) from None
+    finally:
+        con.close()
 
 
 def read_stdin_batches(max_events: int = 50_000) -> Iterator[EventBatch]:

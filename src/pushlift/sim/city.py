@@ -25,6 +25,7 @@ averaged over all notifications, are stored in `true_effect` for the holdout exp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -32,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from pushlift import schema
+from pushlift.assignment import assign_arms
 from pushlift.engine.config import EngineConfig, parse_config
 from pushlift.engine.engine import Engine
 from pushlift.engine.events import LOCATION, PURCHASE, SITE_VISIT, EventBatch, to_us
@@ -193,6 +195,15 @@ class City:
         self.ticket = np.array([MEAN_TICKET_CENTS[v.category] for v in vendors], dtype=float)
         self.rate = np.where(self.loyalty == 2, model.daily_rate_high, model.daily_rate_low)
         self.uplift = np.where(self.loyalty == 2, model.uplift_high, model.uplift_low)
+        # The arm the engine will hash each subscriber into (same function, same inputs).
+        exp = self.config.experiments[0]
+        self.arm = assign_arms(
+            exp.id,
+            self.subscriber_id,
+            [a.name for a in exp.arms],
+            [a.weight for a in exp.arms],
+            exp.seed,
+        )
         self._next_id = CITY_ID_BASE * 10_000 + 1
 
     def traits(self) -> Traits:
@@ -271,11 +282,11 @@ class City:
         kind: int,
         subs: np.ndarray,
         t: np.ndarray,
-        lat=None,
-        lon=None,
-        vendor=None,
-        amount=None,
-        domain=None,
+        lat: np.ndarray | None = None,
+        lon: np.ndarray | None = None,
+        vendor: np.ndarray | None = None,
+        amount: np.ndarray | None = None,
+        domain: np.ndarray | None = None,
     ) -> EventBatch:
         k = len(subs)
         nan = np.full(k, np.nan)
@@ -307,7 +318,7 @@ def simulate_city(
     days: int,
     seed: int,
     model: CityModel | None = None,
-    progress=None,
+    progress: Callable[[float], None] | None = None,
 ) -> CitySummary:
     """Run the closed loop and write everything to the store."""
     model = model or CityModel()
@@ -401,15 +412,12 @@ def _write_world(store: Store, city: City, plan: Plan) -> None:
                 "created_at": pa.array([to_us(START)], type=pa.timestamp("us", tz="UTC")),
             },
         )
-        arms = np.array([a.name for a in exp.arms], dtype=object)
-        state = Engine(plan).state
-        dense = state.subscribers(city.subscriber_id)
         store.append(
             schema.ASSIGNMENT,
             {
                 "experiment_id": np.full(city.n, exp.id, dtype=object),
                 "unit_id": city.subscriber_id,
-                "arm": arms[state.arm[0, dense]],
+                "arm": city.arm,
             },
         )
     save_config(store, plan)
@@ -437,9 +445,7 @@ def _write_truth(
         ):
             rows[col].append(x)
 
-    state = Engine(Plan(city.config)).state
-    dense = state.subscribers(city.subscriber_id)
-    in_treatment = state.arm[0, dense] == 1  # arm 1: treatment
+    in_treatment = city.arm == "treatment"
     caused = np.zeros(city.n)
     np.add.at(caused, subs[delivered], city.uplift[subs[delivered]])
     base = city.rate * (city.days + 1)

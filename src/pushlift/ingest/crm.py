@@ -1,12 +1,13 @@
 """Import a retailer's CRM exports (sales ledger + outbound conversations) into the store.
 
-Like the mall importer, files are read as text and checked with vectorized DuckDB queries
-that report the first offending row; any bad value stops the import with one InputError
-naming file, row and column, before anything is written. What is messy but well defined
-is kept and counted instead of rejected: exact duplicate lines and missing amounts are
-dropped (never imputed), returns are kept as returns and matched to the sale they undo,
-line items stay lines (the `crm_transaction` view groups them). The data-quality report
-(`crm_quality.py`) is computed on the same validation connection and stored with the data.
+Files are read as text and checked with vectorized DuckDB queries (`csvtext.py`, shared
+with the mall importer) that report the first offending row; any bad value stops the
+import with one InputError naming file, row and column, before anything is written. What
+is messy but well defined is kept and counted instead of rejected: exact duplicate lines
+and missing amounts are dropped (never imputed), returns are kept as returns and matched
+to the sale they undo, line items stay lines (the `crm_transaction` view groups them). The
+data-quality report (`crm_quality.py`) is computed on the same validation connection and
+stored with the data.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from pushlift.ingest.crm_dates import (
     timestamp_sql,
 )
 from pushlift.ingest.crm_quality import CrmQualityReport, quality_report
-from pushlift.ingest.mall import ROW, _read_csv
+from pushlift.ingest.csvtext import ROW, read_csv_text, table_columns
 from pushlift.store import Store
 
 LINE = "_line"  # the raw text of each data line, for exact-duplicate detection
@@ -157,9 +158,9 @@ def import_crm(
             "(?, ?, ?, ?, ?, ?, timezone('UTC', CAST(? AS TIMESTAMP)))",
             [dataset_id, s_file, m_file, column_map_json, reading, quality_json, ingest],
         )
-        store.append(schema.CRM_SALE_LINE, _columns(sale_lines))
-        store.append(schema.CRM_CONVERSATION, _columns(conversations))
-        store.append(schema.CRM_DROPPED_LINE, _columns(dropped))
+        store.append(schema.CRM_SALE_LINE, table_columns(sale_lines))
+        store.append(schema.CRM_CONVERSATION, table_columns(conversations))
+        store.append(schema.CRM_DROPPED_LINE, table_columns(dropped))
     return CrmImportResult(
         dataset_id=dataset_id,
         sales_file=s_file,
@@ -176,14 +177,10 @@ def delete_dataset(store: Store, dataset_id: str) -> None:
         store.con.execute(f"DELETE FROM {name} WHERE dataset_id = ?", [dataset_id])
 
 
-def _columns(table: pa.Table) -> dict[str, object]:
-    return {name: table[name] for name in table.column_names}
-
-
 def _read(path: str | Path, mapping: dict[str, str]) -> pa.Table:
     """The mapped columns as text, the line number and the raw line text."""
     try:
-        table = _read_csv(path, list(mapping.values()))
+        table = read_csv_text(path, list(mapping.values()))
     except InputError as e:
         if e.row == 1 and e.detail.startswith("missing required column"):
             raise InputError(

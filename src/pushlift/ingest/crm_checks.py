@@ -1,6 +1,6 @@
 """Value checks of the CRM exports: each failure is one InputError naming file, row, column.
 
-The per-value checks reuse the mall importer's vectorized `_check_values` (earliest bad
+The per-value checks use the shared vectorized `csvtext.check_values` (earliest bad
 row first); the checks that need parsed values (duplicate conversation ids, dates later
 than now) run on the typed tables built by `crm.py`.
 """
@@ -14,7 +14,7 @@ import duckdb
 
 from pushlift.errors import InputError
 from pushlift.ingest.crm_dates import FORMATS_HINT, shape_sql, timestamp_sql
-from pushlift.ingest.mall import ROW, _Check, _check_values
+from pushlift.ingest.csvtext import ROW, Check, check_values
 
 _DECIMAL = r"([0-9]+\.?[0-9]*|\.[0-9]+)"
 MAX_AMOUNT_DIGITS = 13  # whole-currency digits; keeps cents well inside BIGINT
@@ -26,42 +26,42 @@ def _template(build: Callable[[str], str]) -> str:
     return build(marker).replace("{", "{{").replace("}", "}}").replace(marker, "{v}")
 
 
-def _required(column: str, what: str) -> tuple[_Check, ...]:
-    return (_Check("{v} = ''", lambda v: f"{column} is empty; every row needs {what}"),)
+def _required(column: str, what: str) -> tuple[Check, ...]:
+    return (Check("{v} = ''", lambda v: f"{column} is empty; every row needs {what}"),)
 
 
-def _date_checks(column: str, *, optional: bool) -> tuple[_Check, ...]:
+def _date_checks(column: str, *, optional: bool) -> tuple[Check, ...]:
     empty = () if optional else (
-        _Check("{v} = ''", lambda v: f"{column} is empty; every row needs a date"),
+        Check("{v} = ''", lambda v: f"{column} is empty; every row needs a date"),
     )
     return (
         *empty,
-        _Check(
+        Check(
             _template(lambda v: f"{v} <> '' AND {shape_sql(v)} IS NULL"),
             lambda v: f"unrecognised date {v!r}; expected {FORMATS_HINT}",
         ),
-        _Check(
+        Check(
             _template(lambda v: f"{v} <> '' AND {timestamp_sql(v)} IS NULL"),
             lambda v: f"{v!r} is not a calendar date and time (day-first dates are D/M/YY)",
         ),
     )
 
 
-def _amount_checks(column: str) -> tuple[_Check, ...]:
+def _amount_checks(column: str) -> tuple[Check, ...]:
     # An empty amount is allowed: the line is dropped and counted, never imputed.
     return (
-        _Check(
+        Check(
             f"{{v}} <> '' AND NOT regexp_full_match({{v}}, '-?{_DECIMAL}')",
             lambda v: (
                 f"{column} must be a plain decimal number such as 12.30 or -12.30 (a return), "
                 f"without currency symbol, thousands separator or exponent; got {v!r}"
             ),
         ),
-        _Check(
+        Check(
             r"regexp_full_match({v}, '-?[0-9]*\.[0-9]{{3,}}')",
             lambda v: f"{column} {v!r} has more than 2 decimals (whole cents only)",
         ),
-        _Check(
+        Check(
             f"regexp_full_match({{v}}, '-?[0-9]{{{{{MAX_AMOUNT_DIGITS + 1},}}}}.*')",
             lambda v: f"{column} {v!r} is implausibly large",
         ),
@@ -92,15 +92,15 @@ def check_messages(
     checks = {
         "phone": _required(m["phone"], "a phone key"),
         "n_messages": (
-            _Check("{v} = ''", lambda v: f"{n} is empty; every conversation needs a count"),
-            _Check(
+            Check("{v} = ''", lambda v: f"{n} is empty; every conversation needs a count"),
+            Check(
                 "NOT regexp_full_match({v}, '[0-9]{{1,9}}')",
                 lambda v: f"{n} must be a whole number of messages, got {v!r}",
             ),
-            _Check("CAST({v} AS INTEGER) = 0", lambda v: f"{n} must be at least 1, got {v!r}"),
+            Check("CAST({v} AS INTEGER) = 0", lambda v: f"{n} must be at least 1, got {v!r}"),
         ),
         "has_response": (
-            _Check(
+            Check(
                 "lower({v}) NOT IN ('true', 'false', '1', '0')",
                 lambda v: f"{resp} must be TRUE or FALSE (or 1 or 0), got {v!r}",
             ),
@@ -116,12 +116,12 @@ def _check_named(
     con: duckdb.DuckDBPyConnection,
     relation: str,
     file: str,
-    checks: dict[str, tuple[_Check, ...]],
+    checks: dict[str, tuple[Check, ...]],
     m: dict[str, str],
 ) -> None:
     """Run the checks on canonical columns; errors name the file's own column."""
     try:
-        _check_values(con, relation, file, checks)
+        check_values(con, relation, file, checks)
     except InputError as e:
         column = m.get(e.column or "", e.column)
         raise InputError(e.detail, file=e.file, row=e.row, column=column) from None

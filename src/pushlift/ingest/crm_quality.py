@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from pushlift.ingest.crm_dates import SwapEvidence
-from pushlift.ingest.mall import ROW
+from pushlift.ingest.csvtext import ROW
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from pushlift import schema
 from pushlift.engine.engine import OUTCOMES, BatchDecisions
-from pushlift.engine.events import KIND_NAMES, EventBatch
+from pushlift.engine.events import KIND_NAMES, PURCHASE, EventBatch
 from pushlift.engine.plan import HOUR_US, Plan
 from pushlift.store import Store
 
@@ -61,15 +61,11 @@ def _reasons(plan: Plan, d: BatchDecisions, bids: np.ndarray) -> list[str]:
     return out
 
 
-def record(
-    store: Store, plan: Plan, batch: EventBatch, decisions: BatchDecisions, ingest_us: np.ndarray
-) -> None:
-    """Append a decided batch (all of it, or nothing)."""
-    kinds = np.array(KIND_NAMES, dtype=object)[batch.kind]
-    is_purchase = batch.kind == 1
-    events = {
+def _event_columns(batch: EventBatch, ingest_us: np.ndarray) -> dict[str, object]:
+    is_purchase = batch.kind == PURCHASE
+    return {
         "event_id": batch.event_id,
-        "kind": kinds,
+        "kind": np.array(KIND_NAMES, dtype=object)[batch.kind],
         "consumer_id": batch.subscriber_id,
         "lat": pa.array(batch.lat, mask=np.isnan(batch.lat)),
         "lon": pa.array(batch.lon, mask=np.isnan(batch.lon)),
@@ -79,6 +75,20 @@ def record(
         "event_time": _timestamps(batch.time_us),
         "ingest_time": _timestamps(ingest_us),
     }
+
+
+def record_events(store: Store, batch: EventBatch, ingest_us: np.ndarray) -> None:
+    """Append events the engine did not decide (so no notification and no count), e.g. a
+    simulation's purchases that follow a decision, which attribution still needs."""
+    store.append(schema.EVENT, _event_columns(batch, ingest_us))
+
+
+def record(
+    store: Store, plan: Plan, batch: EventBatch, decisions: BatchDecisions, ingest_us: np.ndarray
+) -> None:
+    """Append a decided batch (all of it, or nothing; inside an open transaction, as part
+    of it)."""
+    events = _event_columns(batch, ingest_us)
     pos, offer = decisions.position, decisions.offer
     exp = plan.offer_experiment[offer]
     exp_ids = np.array([e.id for e in plan.experiments] + [None], dtype=object)[exp]

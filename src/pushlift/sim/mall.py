@@ -5,9 +5,11 @@ simple enough that every expected outcome has a closed form, so the truth the an
 should recover is exact, not itself an estimate:
 
 * trips in the week: K = 1 + Poisson(extra_trip_rate), capped at 7 (one per day);
-* each trip starts with a first purchase (the trigger); treated consumers then get the
-  message; with probability p = p0(cell) + uplift(cell) (uplift only if treated) the
-  consumer buys at 1 + Poisson(extra_store_rate) further stores;
+* each trip starts with a first purchase (the trigger), which the real-time engine
+  decides on (`mall_engine`): consumers in the message arm get the message, the control
+  arm is held out; with probability p = p0(cell) + uplift(cell) (uplift only if the
+  engine delivered the message) the consumer buys at 1 + Poisson(extra_store_rate)
+  further stores;
 * each further purchase is log-normal with median depending on the cell, so spend is
   heavy-tailed with many zeros (consumer mean about $35, standard deviation about $90).
 
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +28,19 @@ import numpy as np
 from pushlift import schema
 from pushlift.assignment import assign_arms
 from pushlift.sim.effect_terms import parse_effect_terms
+from pushlift.sim.mall_engine import (
+    ARMS,
+    EXPERIMENT_ID,
+    MESSAGE,
+    WEEK_START,
+    TripDecisions,
+    clear_week,
+    decide_trips,
+    micros,
+    record_week,
+)
 from pushlift.store import Store
 
-EXPERIMENT_ID = "mall-2019-10"
-ARMS = ("control", "message")
-WEEK_START = datetime(2019, 10, 1, tzinfo=UTC)
-MESSAGE = "1,000 loyalty points if you buy once more today"
-OFFER_ID = "mall-loyalty-points"
 AGE_BAND_SHARES = (0.20, 0.27, 0.24, 0.17, 0.12)
 AGE_BAND_KEYS = tuple(
     f"age_{label.replace('-', '_').replace('+', '_plus')}" for label, _, _ in schema.AGE_BANDS
@@ -179,18 +186,19 @@ def true_effects(model: MallModel) -> list[dict[str, object]]:
 
 @dataclass(frozen=True)
 class MallWeek:
-    """Column arrays for every table the simulation fills."""
+    """Column arrays for the simulation's own tables, and what the engine decided."""
 
     consumer: dict[str, np.ndarray]
     store: dict[str, np.ndarray]
     trip: dict[str, np.ndarray]
     purchase: dict[str, np.ndarray]
     assignment: dict[str, np.ndarray]
-    notification: dict[str, np.ndarray]
+    decided: TripDecisions
 
 
 def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
-    """Draw consumers, trips, assignment and purchases for one week (vectorized)."""
+    """Draw consumers and trips, let the engine decide on each trip's first purchase, then
+    draw the purchases that follow (vectorized)."""
     if n_consumers < 2:
         raise ValueError("--consumers must be at least 2")
     cells = model.cells()  # validates the effect spec before any work
@@ -205,8 +213,8 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
     hi = np.minimum(hi, 79)  # the oldest band's shoppers are 60-79
     age = rng.integers(lo[band], hi[band] + 1)
 
+    # The arms the engine hashes consumers into (same function, experiment and seed).
     arm = assign_arms(EXPERIMENT_ID, consumer_id, ARMS, (0.5, 0.5), seed=seed)
-    treated = arm == ARMS[1]
 
     # Per-consumer probabilities from the cell table (cell index = female, high, band).
     p0_table = np.zeros((2, 2, len(AGE_BAND_SHARES)))
@@ -215,7 +223,7 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
         p0_table[int(c.female), int(c.high_loyalty), c.band] = c.p0
         p1_table[int(c.female), int(c.high_loyalty), c.band] = c.p1
     fi, hi_i = female.astype(int), high.astype(int)
-    p = np.where(treated, p1_table[fi, hi_i, band], p0_table[fi, hi_i, band])
+    p0, p1 = p0_table[fi, hi_i, band], p1_table[fi, hi_i, band]
     log_median = np.log(model.median_spend) + 0.15 * high + 0.10 * female
 
     # Trips: one per day, starting on a random day of the week.
@@ -228,9 +236,14 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
     day0 = rng.integers(0, 7, n)
     day = (day0[t_consumer] + trip_index) % 7
     start_s = rng.uniform(10 * 3600, 20 * 3600, n_trips)
+    trip_start = day * 86400 + start_s
 
-    # Further stores bought at, per trip (0 when the consumer does not buy again).
-    buys = rng.random(n_trips) < p[t_consumer]
+    # The engine decides on each trip's first purchase (the trigger)...
+    decided = decide_trips(seed, trip_id, consumer_id[t_consumer], micros(trip_start))
+    # ...and the consumer responds to what it delivered: further stores bought at, per
+    # trip (0 when the consumer does not buy again).
+    p_buy = np.where(decided.delivered(), p1[t_consumer], p0[t_consumer])
+    buys = rng.random(n_trips) < p_buy
     extra = np.where(buys, 1 + rng.poisson(model.extra_store_rate, n_trips), 0)
     stores_in_trip = 1 + extra
     p_trip = np.repeat(np.arange(n_trips), stores_in_trip)
@@ -255,14 +268,8 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
     gaps = np.where(seq == 1, 0.0, rng.exponential(25 * 60, n_purchases))
     csum = np.cumsum(gaps)
     trip_base = np.repeat(csum[np.cumsum(stores_in_trip) - stores_in_trip], stores_in_trip)
-    seconds = day[p_trip] * 86400 + start_s[p_trip] + (csum - trip_base)
-    event_time = _timestamps(seconds)
+    seconds = trip_start[p_trip] + (csum - trip_base)
     purchase_id = np.arange(1, n_purchases + 1, dtype=np.int64)
-
-    trigger = seq == 1
-    n_notes = int(trigger.sum())
-    note_consumer = p_consumer[trigger]
-    note_seconds = seconds[trigger] + 30.0
 
     return MallWeek(
         consumer={
@@ -291,7 +298,7 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
             "store_id": (store_idx + 1).astype(np.int32),
             "store_seq": seq.astype(np.int16),
             "amount_cents": amount_cents,
-            "event_time": event_time,
+            "event_time": _timestamps(seconds),
             "ingest_time": _timestamps(seconds + 1.0),
         },
         assignment={
@@ -299,42 +306,24 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
             "unit_id": consumer_id,
             "arm": arm,
         },
-        notification={
-            "notification_id": purchase_id[trigger],
-            "event_id": purchase_id[trigger],
-            "consumer_id": consumer_id[note_consumer],
-            "offer_id": np.full(n_notes, OFFER_ID, dtype=object),
-            "vendor_id": np.full(n_notes, "mall", dtype=object),
-            "zone_id": np.full(n_notes, None, dtype=object),
-            "experiment_id": np.full(n_notes, EXPERIMENT_ID, dtype=object),
-            "arm": arm[note_consumer],
-            "delivered": treated[note_consumer],
-            "bid_cents": np.zeros(n_notes, dtype=np.int64),
-            "price_cents": np.zeros(n_notes, dtype=np.int64),
-            "runner_up_bid_cents": np.full(n_notes, None, dtype=object),
-            "eligible_offers": np.ones(n_notes, dtype=np.int32),
-            "reason": np.full(n_notes, "only eligible offer", dtype=object),
-            "content": np.full(n_notes, MESSAGE, dtype=object),
-            "event_time": _timestamps(note_seconds),
-            "ingest_time": _timestamps(note_seconds + 1.0),
-        },
+        decided=decided,
     )
 
 
 def _timestamps(seconds_since_week_start: np.ndarray) -> np.ndarray:
-    micros = np.round(seconds_since_week_start * 1e6).astype("int64")
-    start = np.datetime64(WEEK_START.replace(tzinfo=None), "us")
-    return start + micros.astype("timedelta64[us]")
+    return micros(seconds_since_week_start).astype("datetime64[us]")
 
 
 def write_week(store: Store, week: MallWeek, model: MallModel, *, replace: bool) -> None:
-    """Write the simulated week, its derived outcomes and the ground truth, all or nothing."""
+    """Write the simulated week, the engine's config, events and notifications, the derived
+    outcomes and the ground truth, all or nothing."""
     if store.has_experiment(EXPERIMENT_ID) and not replace:
         raise FileExistsError(
             f"the store already holds experiment {EXPERIMENT_ID!r}; pass --replace to overwrite it"
         )
     truth = true_effects(model)
     with store.transaction():
+        clear_week(store, week.consumer["consumer_id"])
         store.delete_experiment(EXPERIMENT_ID)
         store.con.execute("DELETE FROM store")
         store.con.execute(
@@ -357,7 +346,7 @@ def write_week(store: Store, week: MallWeek, model: MallModel, *, replace: bool)
         store.append(schema.TRIP, week.trip)
         store.append(schema.PURCHASE, week.purchase)
         store.append(schema.ASSIGNMENT, week.assignment)
-        store.append(schema.NOTIFICATION, week.notification)
+        record_week(store, week.decided, week.purchase)
         store.con.execute(
             """
             INSERT INTO mall_outcome

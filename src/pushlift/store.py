@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -19,6 +19,7 @@ class Store:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        self._depth = 0  # open transaction() blocks; only the outermost one talks to DuckDB
 
     @classmethod
     def open(cls, path: str | Path = DEFAULT_DB) -> Store:
@@ -38,14 +39,26 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """Everything inside is written together or not at all."""
-        self.con.execute("BEGIN TRANSACTION")
+        """Everything inside is written together or not at all.
+
+        A block opened inside another joins it (DuckDB has no nested transactions): the
+        outermost block commits everything, or rolls everything back on an error. So
+        writers that each keep their own writes whole compose into one larger unit.
+        """
+        outer = self._depth == 0
+        if outer:
+            self.con.execute("BEGIN TRANSACTION")
+        self._depth += 1
         try:
             yield
         except BaseException:
-            self.con.execute("ROLLBACK")
+            if outer:
+                self.con.execute("ROLLBACK")
             raise
-        self.con.execute("COMMIT")
+        finally:
+            self._depth -= 1
+        if outer:
+            self.con.execute("COMMIT")
 
     def append(self, table: Table, columns: Mapping[str, object]) -> int:
         """Append rows given as column arrays (numpy arrays or lists) in one batch.
@@ -67,7 +80,10 @@ class Store:
                 f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _pushlift_batch"
             )
         finally:
-            self.con.unregister("_pushlift_batch")
+            # After a failed INSERT the transaction is aborted and unregistering fails too;
+            # the INSERT's error is the one worth reporting (registering again replaces it).
+            with suppress(duckdb.Error):
+                self.con.unregister("_pushlift_batch")
         return batch.num_rows
 
     def delete_experiment(self, experiment_id: str) -> None:
@@ -85,6 +101,11 @@ class Store:
             "SELECT count(*) FROM experiment WHERE experiment_id = ?", [experiment_id]
         ).fetchall()[0]
         return bool(row and row[0])
+
+    def cursor(self) -> Store:
+        """Another handle on the same database, for another thread (a DuckDB connection
+        must not be used by two threads at once; its cursors share the data)."""
+        return Store(self.con.cursor())
 
     def close(self) -> None:
         self.con.close()

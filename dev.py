@@ -42,6 +42,28 @@ def ensure_env(extras: str) -> None:
     STAMP.write_text(want)
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def ensure_chromium() -> None:
+    """Install the system Chromium the dashboard tests drive (Debian's package).
+
+    Playwright's own browser downloads are never used: only package registries are reachable."""
+    if CHROMIUM.exists():
+        return
+    if os.name != "posix" or os.geteuid() != 0:
+        sys.exit(
+            f"the dashboard tests need {CHROMIUM}; install it as root with "
+            "`apt-get update && apt-get install -y chromium`, then rerun"
+        )
+    print(f"{CHROMIUM} is missing: installing Debian's chromium for the web tests", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    for cmd in (["apt-get", "update"], install):
+        print("+", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True, env=env)
+
+
 def main() -> None:
     what = sys.argv[1] if len(sys.argv) > 1 else ""
     rest = sys.argv[2:]
@@ -50,6 +72,7 @@ def main() -> None:
         run(BIN / "pushlift", "demo", *rest)
     elif what == "test":
         ensure_env("test")
+        ensure_chromium()
         run(BIN / "ruff", "check", ".")
         run(BIN / "python", "-m", "pytest", "-n", "auto", *rest)
     else:

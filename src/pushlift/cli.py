@@ -32,6 +32,8 @@ analyze_app = typer.Typer(help="Analyse data in the store or in a file.", no_arg
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(import_app, name="import")
 app.add_typer(analyze_app, name="analyze")
+keys_app = typer.Typer(help="API keys for `pushlift serve` (stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 out = Console()
 err = Console(stderr=True)
@@ -414,6 +416,50 @@ def import_crm_cmd(
     )
 
 
+@analyze_app.command("kpis")
+def analyze_kpis_cmd(
+    db: DbOption = DEFAULT_DB,
+    window_hours: Annotated[
+        float, typer.Option(help="Credit purchases up to this many hours after a notification.")
+    ] = 24.0,
+    touch: Annotated[
+        str, typer.Option(help="last (the latest notification before a purchase) or first.")
+    ] = "last",
+    retention_days: Annotated[
+        int, typer.Option(help="Days after the first notification that count for retention.")
+    ] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
+) -> None:
+    """Attribution and marketing KPIs with incremental lift versus the holdout."""
+    from pushlift.analysis.kpis import kpi_report
+    from pushlift.report.kpi_terminal import print_kpis
+
+    if touch not in ("last", "first"):
+        fail("--touch must be last or first")
+    if not db.exists():
+        fail(f"no store at {db}; run `pushlift simulate city` or `pushlift run` first")
+    with user_errors(), steps("analyze kpis") as step:
+        store = Store.open(db)
+        try:
+            step("attributing purchases")
+            result = kpi_report(
+                store, window_hours=window_hours, touch=touch, retention_days=retention_days
+            )
+        finally:
+            store.close()
+        if report is not None:
+            from pushlift.report.kpis import write_kpi_report
+
+            write_kpi_report(result, report)
+    if as_json:
+        sys.stdout.write(json.dumps(result.to_dict(), indent=1, allow_nan=False) + "\n")
+    else:
+        print_kpis(result, out)
+    if report is not None:
+        err.print(f"report: {report}")
+
+
 @analyze_app.command("engagement")
 def analyze_engagement_cmd(
     db: DbOption = DEFAULT_DB,
@@ -506,6 +552,130 @@ def analyze_engagement_cmd(
             print_naive(naive, result, out)
     if report is not None and result is not None:
         err.print(f"report: {report}")
+
+
+@app.command("dashboard")
+def dashboard_cmd(
+    db: DbOption = DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Address to listen on (local only by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8050,
+    open_browser: Annotated[
+        bool, typer.Option("--open/--no-open", help="Open the dashboard in a browser.")
+    ] = True,
+    config: Annotated[
+        Path | None, typer.Option(help="Engine config, to run the engine live with --follow.")
+    ] = None,
+    follow: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the engine on this event file, or '-' for NDJSON on stdin, while the "
+            "dashboard updates live (needs --config)."
+        ),
+    ] = None,
+) -> None:
+    """A local web dashboard on the store: KPIs, vendors, offers, map, experiments.
+
+    Every page /NAME has a JSON twin at /api/NAME. Pages update when the data change."""
+    from pushlift.web.server import serve
+
+    if follow is not None and config is None:
+        fail("--follow needs --config (the engine config to decide with)")
+    if follow is None and not db.exists():
+        fail(f"no store at {db}; run `pushlift simulate city` or `pushlift simulate mall` first")
+    with user_errors():
+        serve(
+            db,
+            host=host,
+            port=port,
+            open_browser=open_browser,
+            config=config,
+            follow=follow,
+            announce=lambda line: err.print(line, highlight=False, soft_wrap=True),
+        )
+
+
+@app.command("serve")
+def serve_cmd(
+    db: DbOption = DEFAULT_DB,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="Engine config (YAML or JSON); default: the store's live version."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind (loopback unless told).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port.")] = 8060,
+    webhook: Annotated[
+        str | None, typer.Option(help="POST delivered notifications to this URL, with retries.")
+    ] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted.")] = (
+        1 << 20
+    ),
+) -> None:
+    """The engine as an HTTP service: post events, get decisions, stream notifications.
+
+    Write endpoints need a key from `pushlift keys create` (create keys before starting:
+    the service owns the store). The dashboard is served by the same process."""
+    from pushlift.serve.server import run_service
+
+    with user_errors():
+        run_service(
+            db,
+            config=config,
+            host=host,
+            port=port,
+            webhook=webhook,
+            max_body=max_body_bytes,
+            announce=lambda m: err.print(m, highlight=False),
+        )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    scope: Annotated[str, typer.Option(help="write (events, config) or read.")] = "write",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Create a key; it is printed once (only its hash is stored)."""
+    from pushlift.serve.keys import create_key
+
+    with user_errors():
+        store = Store.open(db)
+        try:
+            key = create_key(store, name, scope)  # type: ignore[arg-type]
+        finally:
+            store.close()
+    sys.stdout.write(key + "\n")
+
+
+@keys_app.command("list")
+def keys_list(db: DbOption = DEFAULT_DB) -> None:
+    """Keys with their scope and state (never the secret)."""
+    from pushlift.serve.keys import list_keys
+
+    store = Store.open(db)
+    try:
+        for k in list_keys(store):
+            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "valid"
+            out.print(f"{k.key_id}  {k.scope:<5}  {state:<18}  {k.name}", highlight=False)
+    finally:
+        store.close()
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, db: DbOption = DEFAULT_DB) -> None:
+    """Revoke a key by its id (the part after `pl_`); takes effect at the next start."""
+    from pushlift.serve.keys import revoke_key
+
+    store = Store.open(db)
+    try:
+        if not revoke_key(store, key_id):
+            fail(f"no valid key with id {key_id!r}")
+    finally:
+        store.close()
+    out.print(f"revoked {key_id}")
 
 
 @app.command()

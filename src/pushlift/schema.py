@@ -322,6 +322,48 @@ CRM_DROPPED_LINE = Table(
     ("dataset_id", "file", "line_no"),
 )
 
+# ---------------------------------------------------------------------------
+# The HTTP service (`pushlift serve`)
+# ---------------------------------------------------------------------------
+
+API_KEY = Table(
+    "api_key",
+    "A key for the HTTP service; only a hash of the secret is stored.",
+    (
+        _c("key_id", "VARCHAR", "public identifier: the key's first characters"),
+        _c("name", "VARCHAR", "who or what the key is for"),
+        _c("scope", "VARCHAR", "'write' (post events, change config, read) or 'read'"),
+        _c("secret_sha256", "VARCHAR", "SHA-256 of the whole key, hex"),
+        _c("created_at", "TIMESTAMPTZ", "when it was created"),
+        _c("revoked_at", "TIMESTAMPTZ", "when it was revoked; null while valid", True),
+    ),
+    ("key_id",),
+)
+
+CONFIG_VERSION = Table(
+    "config_version",
+    "Every engine config the service decided with, in order; the highest version is live.",
+    (
+        _c("version", "INTEGER", "1, 2, ... in the order applied"),
+        _c("config_json", "VARCHAR", "the validated config as JSON"),
+        _c("change", "VARCHAR", "what changed, e.g. 'PUT /v1/offers/o1'"),
+        _c("created_at", "TIMESTAMPTZ", "when it was applied"),
+    ),
+    ("version",),
+)
+
+WEBHOOK_DELIVERY = Table(
+    "webhook_delivery",
+    "Delivered notifications the webhook sink has acknowledged (HTTP 2xx).",
+    (
+        _c("notification_id", "BIGINT", "the notification sent"),
+        _c("url", "VARCHAR", "the sink"),
+        _c("attempts", "INTEGER", "tries until acknowledged"),
+        _c("acknowledged_at", "TIMESTAMPTZ", "when the sink answered 2xx"),
+    ),
+    ("notification_id", "url"),
+)
+
 TABLES: tuple[Table, ...] = (
     EXPERIMENT,
     CONSUMER,
@@ -341,6 +383,9 @@ TABLES: tuple[Table, ...] = (
     CRM_SALE_LINE,
     CRM_CONVERSATION,
     CRM_DROPPED_LINE,
+    API_KEY,
+    CONFIG_VERSION,
+    WEBHOOK_DELIVERY,
 )
 
 # Age bands used for heterogeneous effects and the simulator's response model.

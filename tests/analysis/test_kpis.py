@@ -229,3 +229,13 @@ def test_timestamps_use_utc_days() -> None:
     add_notifications(store, [(1, 10, "a", 11.5, True)])
     report = kpi_report(store)
     assert [t.day for t in report.trend] == [str((T0 + timedelta(hours=11.5)).date())]
+
+
+def test_every_kpi_is_defined_in_the_readme() -> None:
+    from pathlib import Path
+
+    from pushlift.analysis.kpis import DEFINITIONS, LABELS
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for name, definition in DEFINITIONS.items():
+        assert f"| {LABELS[name]} (`{name}`) | {definition} |" in readme, name

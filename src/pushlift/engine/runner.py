@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from pushlift.engine.engine import LATE, OUTCOMES, Engine
+from pushlift.engine.engine import LATE, OUTCOMES, BatchDecisions, Engine
 from pushlift.engine.events import KIND_CODES, EventBatch
 from pushlift.engine.plan import Plan
 from pushlift.engine.recorder import record, save_config, unseen
@@ -90,6 +90,49 @@ def rebuild(store: Store, plan: Plan) -> tuple[Engine, int | None]:
     return engine, (int(events.time_us.max()) if len(events) else None)
 
 
+@dataclass(frozen=True)
+class Processed:
+    """What one micro-batch did. `fresh` marks the input events that were new (stored now);
+    `outcome` is per new event (late ones included), and the decisions' positions index the
+    new events (`kept`)."""
+
+    kept: EventBatch
+    fresh: np.ndarray
+    late: np.ndarray
+    decisions: BatchDecisions
+
+
+class Processor:
+    """The engine with its store: decides new events in order and records them, one
+    transaction per micro-batch. `pushlift run` and `pushlift serve` both use it."""
+
+    def __init__(self, store: Store, plan: Plan) -> None:
+        self.store, self.plan = store, plan
+        save_config(store, plan)
+        self.engine, self.clock = rebuild(store, plan)
+
+    def process(self, batch: EventBatch) -> Processed:
+        store = self.store
+        fresh = unseen(store, batch)
+        clock = self.clock
+        # An event older than what was already decided cannot be decided in order.
+        late = fresh & (batch.time_us < clock) if clock is not None else np.zeros_like(fresh)
+        # Late events are stored (they matter for attribution) but not decided; the whole
+        # micro-batch is written in one transaction.
+        kept, is_late = batch.take(fresh), late[fresh]
+        on_time = np.flatnonzero(~is_late)
+        todo = kept.take(on_time)
+        decisions = self.engine.decide_batch(todo)
+        outcome = np.full(len(kept), LATE, dtype=np.int8)
+        outcome[on_time] = decisions.outcome
+        all_kept = replace(decisions, outcome=outcome, position=on_time[decisions.position])
+        now = np.full(len(kept), time.time_ns() // 1000, dtype=np.int64)
+        record(store, self.plan, kept, all_kept, now)
+        if len(todo):
+            self.clock = max(clock or 0, int(todo.time_us.max()))
+        return Processed(kept, fresh, is_late, all_kept)
+
+
 def run(
     store: Store,
     plan: Plan,
@@ -98,33 +141,17 @@ def run(
 ) -> RunSummary:
     """Decide every new event of the stream and store events, notifications and counts."""
     started = time.perf_counter()
-    save_config(store, plan)
-    engine, clock = rebuild(store, plan)
+    processor = Processor(store, plan)
     summary = RunSummary()
     for whole in batches:
         for lo in range(0, len(whole), MICRO_BATCH):
             batch = whole.take(slice(lo, lo + MICRO_BATCH))
+            done = processor.process(batch)
             summary.events_read += len(batch)
-            fresh = unseen(store, batch)
-            summary.already_stored += int((~fresh).sum())
-            # An event older than what was already decided cannot be decided in order.
-            late = fresh & (batch.time_us < clock) if clock is not None else np.zeros_like(fresh)
-            summary.late += int(late.sum())
-            # Late events are stored (they matter for attribution) but not decided; the
-            # whole micro-batch is written in one transaction.
-            kept, is_late = batch.take(fresh), late[fresh]
-            on_time = np.flatnonzero(~is_late)
-            todo = kept.take(on_time)
-            decisions = engine.decide_batch(todo)
-            outcome = np.full(len(kept), LATE, dtype=np.int8)
-            outcome[on_time] = decisions.outcome
-            all_kept = replace(decisions, outcome=outcome, position=on_time[decisions.position])
-            now = np.full(len(kept), time.time_ns() // 1000, dtype=np.int64)
-            record(store, plan, kept, all_kept, now)
-            if len(todo):
-                clock = max(clock or 0, int(todo.time_us.max()))
-            counts = np.bincount(decisions.outcome, minlength=LATE)
-            for name, n in zip(OUTCOMES, counts.tolist(), strict=False):
+            summary.already_stored += int((~done.fresh).sum())
+            summary.late += int(done.late.sum())
+            counts = np.bincount(done.decisions.outcome, minlength=LATE + 1)
+            for name, n in zip(OUTCOMES[:LATE], counts.tolist(), strict=False):
                 summary.outcomes[name] += n
             summary.seconds = time.perf_counter() - started
             if progress is not None:

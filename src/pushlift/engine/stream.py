@@ -10,10 +10,13 @@ line, counting a CSV header as row 1) and the column; nothing is decided or stor
 from __future__ import annotations
 
 import json
+import os
+import select
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import numpy as np
@@ -35,6 +38,8 @@ COLUMNS = (
     "domain",
 )
 REQUIRED = ("event_id", "kind", "subscriber_id", "time")
+IDLE_SECONDS = 0.2  # a pause this long on a pipe ends a micro-batch
+MAX_EVENTS = 50_000
 _FORMATS = {
     ".csv": "csv",
     ".ndjson": "ndjson",
@@ -73,18 +78,45 @@ def _read(path: Path, source: str) -> pa.Table:
         con.close()
 
 
-def read_stdin_batches(max_events: int = 50_000) -> Iterator[EventBatch]:
-    """NDJSON events from stdin, in micro-batches of up to `max_events` lines."""
-    lines: list[bytes] = []
-    line_no = 1
-    for raw in sys.stdin.buffer:
-        lines.append(raw)
+def read_stdin_batches() -> Iterator[EventBatch]:
+    """NDJSON events from stdin, in micro-batches (see `ndjson_batches`)."""
+    return ndjson_batches(sys.stdin.buffer)
+
+
+def ndjson_batches(
+    stream: BinaryIO, idle_seconds: float = IDLE_SECONDS, max_events: int = MAX_EVENTS
+) -> Iterator[EventBatch]:
+    """Micro-batches of NDJSON events from a pipe, which must be in event-time order: a
+    batch ends at a pause (so a live writer's events are decided without waiting for
+    more), at `max_events` lines, or at the end of the stream."""
+    fd = stream.fileno()
+    pending, lines, row = b"", [], 1
+    while True:
+        ready, _, _ = select.select([fd], [], [], idle_seconds)
+        if not ready:  # the writer paused: decide what arrived
+            if lines:
+                yield _from_lines(lines, "<stdin>", first_row=row, keep_order=True)
+                row, lines = row + len(lines), []
+            continue
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        *complete, pending = (pending + chunk).split(b"\n")
+        lines += complete
         if len(lines) >= max_events:
-            yield _from_lines(lines, "<stdin>", first_row=line_no, keep_order=True)
-            line_no += len(lines)
-            lines = []
+            yield _from_lines(lines, "<stdin>", first_row=row, keep_order=True)
+            row, lines = row + len(lines), []
+    if pending.strip():
+        lines.append(pending)
     if lines:
-        yield _from_lines(lines, "<stdin>", first_row=line_no, keep_order=True)
+        yield _from_lines(lines, "<stdin>", first_row=row, keep_order=True)
+
+
+def events_from_records(records: list[dict[str, object]], source: str) -> EventBatch:
+    """Events given as already-parsed objects (an HTTP request), validated by the same rules
+    as file rows and sorted by event time; `row` in an error is the 0-based position."""
+    columns = {name: [r.get(name) for r in records] for name in COLUMNS}
+    return _validate(columns, len(records), source, first_row=0)
 
 
 def _from_lines(

@@ -1,0 +1,1 @@
+"""`pushlift serve`: the engine behind an HTTP API, with the dashboard in the same process."""

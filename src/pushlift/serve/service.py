@@ -1,0 +1,125 @@
+"""The engine as a service: decide posted events, durably, once per event id.
+
+One lock serializes decisions (the engine's state is sequential by nature). A request's
+events are decided and written in one transaction before the response is sent, so an
+acknowledged event is in the store. An event id seen before is not decided again: the
+response carries the notification stored for it the first time, if any. After a crash the
+engine's state is rebuilt from the store, like `pushlift run` does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pushlift.engine.config import EngineConfig
+from pushlift.engine.engine import OUTCOMES
+from pushlift.engine.events import EventBatch
+from pushlift.engine.plan import Plan
+from pushlift.engine.runner import Processor
+from pushlift.serve import config_versions
+from pushlift.serve.metrics import Metrics
+from pushlift.store import Store
+
+Listener = Callable[[list[dict[str, Any]]], None]
+
+_NOTIFICATIONS = """
+SELECT n.notification_id, n.consumer_id, n.offer_id, n.vendor_id, n.zone_id, n.experiment_id,
+       n.arm, n.delivered, n.price_cents, n.reason, n.content,
+       strftime(n.event_time, '%Y-%m-%dT%H:%M:%S.%fZ') AS event_time,
+       epoch_us(n.ingest_time) || ':' || n.notification_id AS cursor
+FROM notification n JOIN _pushlift_ids i ON i.event_id = n.notification_id
+"""
+_NOTE_FIELDS = (
+    "notification_id",
+    "subscriber_id",
+    "offer_id",
+    "vendor_id",
+    "zone_id",
+    "experiment_id",
+    "arm",
+    "delivered",
+    "price_cents",
+    "reason",
+    "content",
+    "event_time",
+    "cursor",
+)
+
+
+class DecisionService:
+    def __init__(self, store: Store, config: EngineConfig, change: str) -> None:
+        self.store = store.cursor()  # the engine's own connection: others read on theirs
+        self.lock = threading.Lock()
+        self.metrics = Metrics()
+        self.listeners: list[Listener] = []
+        self._use(config, change)
+
+    def _use(self, config: EngineConfig, change: str) -> None:
+        self.version = config_versions.apply(self.store, config, change)
+        self.config = config
+        self.processor = Processor(self.store, Plan(config))
+
+    def reconfigure(self, config: EngineConfig, change: str) -> int:
+        """Decide with `config` from now on (state rebuilt from the store); its version."""
+        with self.lock:
+            self._use(config, change)
+            return self.version
+
+    def submit(self, batch: EventBatch) -> list[dict[str, Any]]:
+        """Decide and store `batch` (in event-time order); one result per event, in order."""
+        started = time.perf_counter()
+        with self.lock:
+            done = self.processor.process(batch)
+            notes = self._stored_notifications(batch.event_id)
+        outcome = np.full(len(batch), -1, dtype=np.int16)
+        outcome[done.fresh] = done.decisions.outcome
+        results = []
+        fresh_notes = []
+        for i, event_id in enumerate(batch.event_id.tolist()):
+            note = notes.get(event_id)
+            fresh = bool(done.fresh[i])
+            results.append(
+                {
+                    "event_id": event_id,
+                    "outcome": OUTCOMES[outcome[i]] if fresh else "duplicate",
+                    "notification": note,
+                }
+            )
+            if fresh and note is not None and note["delivered"]:
+                fresh_notes.append(note)
+        self.metrics.observe(len(batch), int((~done.fresh).sum()), time.perf_counter() - started)
+        if fresh_notes:
+            for listener in list(self.listeners):
+                listener(fresh_notes)
+        return results
+
+    def _stored_notifications(self, event_ids: np.ndarray) -> dict[int, dict[str, Any]]:
+        con = self.store.con
+        con.register("_pushlift_ids", pa.table({"event_id": np.unique(event_ids)}))
+        try:
+            rows = con.execute(_NOTIFICATIONS).fetchall()
+        finally:
+            con.unregister("_pushlift_ids")
+        return {int(r[0]): dict(zip(_NOTE_FIELDS, r, strict=True)) for r in rows}
+
+    def budget_burn(self) -> list[dict[str, Any]]:
+        """Spend so far per offer against its budgets (cents)."""
+        with self.lock:
+            plan = self.processor.plan
+            spend = self.processor.engine.state.spend
+            return [
+                {
+                    "offer_id": offer.id,
+                    "spent_cents": int(spend.total[i]),
+                    "budget_cents": offer.budget_cents,
+                    "spent_today_cents": int(spend.today[i]),
+                    "daily_budget_cents": offer.daily_budget_cents,
+                }
+                for i, offer in enumerate(plan.offers)
+            ]

@@ -1,0 +1,1 @@
+"""The local web dashboard: pages and their JSON twins."""

@@ -1,0 +1,123 @@
+"""The dashboard as a FastAPI app: `create_app(store)`; the HTTP service extends it.
+
+Every page is rendered from the same dict its JSON twin returns. `/api/version` changes
+whenever the data behind the pages change; pages poll it and refresh their numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from pushlift.errors import PushliftError
+from pushlift.store import Store
+from pushlift.web.db import Database
+from pushlift.web.follow import Follower
+from pushlift.web.pages import PAGES, Page, public
+from pushlift.web.render import render_page
+
+STATIC = Path(__file__).parent / "static"
+ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
+    '<circle cx="8" cy="8" r="7" fill="#3b7dd8"/></svg>'
+)
+
+
+def create_app(store: Store, *, follower: Follower | None = None, warm: bool = True) -> FastAPI:
+    """The dashboard on `store`. With a `follower`, the engine writes while pages are served.
+
+    `warm` computes the slow analyses (mall experiment, engagement) in the background at
+    start, so the first visit to those pages does not wait for them."""
+    app = FastAPI(title="pushlift dashboard", docs_url="/api/docs", redoc_url=None)
+    db = Database(store)
+    app.state.db = db
+    app.state.follower = follower
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    def version() -> dict[str, Any]:
+        return {
+            "version": db.version(),
+            "counts": db.counts(),
+            "follow": follower.status.to_dict() if follower else None,
+        }
+
+    @app.get("/api/health")
+    def health() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get("/api/version")
+    def api_version() -> dict[str, Any]:
+        """The data version: pages refresh when it changes."""
+        return version()
+
+    @app.get("/api")
+    def api_index() -> dict[str, Any]:
+        return {"pages": {f"/api/{p.name}": p.about for p in PAGES}, "version": "/api/version"}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return Response(ICON, media_type="image/svg+xml")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/overview")
+
+    for page in PAGES:
+        _add_page(app, db, page, version)
+
+    if warm:
+        threading.Thread(target=_warm, args=(db,), daemon=True, name="pushlift-warm").start()
+    return app
+
+
+def _add_page(app: FastAPI, db: Database, page: Page, version: Any) -> None:
+    def data(request: Request) -> dict[str, Any]:
+        return page.build(db, dict(request.query_params))
+
+    def html(request: Request) -> HTMLResponse:
+        live = version()  # taken before the data: a newer page only triggers one more refresh
+        try:
+            body = render_page(
+                page.template,
+                r={"title": page.label},
+                p=data(request),
+                page=page,
+                pages=PAGES,
+                live=live,
+                query=request.url.query,
+            )
+        except PushliftError as e:
+            body = render_page(
+                "message.html",
+                r={"title": page.label},
+                message=str(e),
+                page=page,
+                pages=PAGES,
+                live=live,
+                query="",
+            )
+            return HTMLResponse(body, status_code=404)
+        return HTMLResponse(body)
+
+    def twin(request: Request) -> JSONResponse:
+        try:
+            return JSONResponse(public(data(request)))
+        except PushliftError as e:
+            return JSONResponse({"error": str(e)}, status_code=404)
+
+    html.__doc__ = twin.__doc__ = page.about
+    app.add_api_route(f"/{page.name}", html, methods=["GET"], include_in_schema=False)
+    app.add_api_route(f"/api/{page.name}", twin, methods=["GET"], name=f"api_{page.name}")
+
+
+def _warm(db: Database) -> None:
+    """Compute the cached analyses once, so first visits are fast (errors show later)."""
+    for page in PAGES:
+        with contextlib.suppress(Exception):  # the page itself reports any problem
+            page.build(db, {})

@@ -1,0 +1,97 @@
+"""The dashboard's small parts: number formatting, the map projection, the stdin reader."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from pushlift.engine.stream import ndjson_batches
+from pushlift.web.format import fmt, fmt_ci
+from pushlift.web.map_page import HEIGHT, WIDTH, Projection, map_svg
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (1234, "count", "1,234"),
+        (153.35, "count", "153.3"),  # the float is 153.3499...: exact value, not its repr
+        (0.0625, "share", "6.3%"),  # exact tie: half away from zero
+        (-0.0625, "share", "-6.3%"),
+        (5454723, "cents", "$54,547.23"),
+        (-12.5, "cents", "-$0.13"),
+        (-0.4, "cents", "$0.00"),  # no "-$0.00"
+        (12.345, "dollars", "$12.35"),  # 12.3450000000000006394884621841...
+        (73.2866, "ratio", "73.29"),
+        (0.0907, "pp", "9.1 pp"),
+        (0.0004, "p", "<0.001"),
+        (0.0123, "p", "0.012"),
+        (None, "share", "—"),
+        (float("nan"), "ratio", "—"),
+    ],
+)
+def test_fmt(value: float | None, unit: str, text: str) -> None:
+    assert fmt(value, unit) == text
+
+
+def test_fmt_ci() -> None:
+    assert fmt_ci(0.01, 0.02, "share") == "1.0% to 2.0%"
+    assert fmt_ci(None, 0.02, "share") == ""
+
+
+def test_projection_keeps_everything_inside_and_north_up() -> None:
+    lats, lons = [40.37, 40.46], [-3.77, -3.64]
+    proj = Projection(lats, lons)
+    for lat in lats:
+        for lon in lons:
+            x, y = proj.xy(lat, lon)
+            assert 0 <= x <= WIDTH and 0 <= y <= HEIGHT
+    assert proj.xy(40.46, -3.7)[1] < proj.xy(40.37, -3.7)[1]  # north is up
+    # Equal scale: 1 km east and 1 km north are the same length on the map.
+    east = proj.xy(40.41, -3.7 + 1000 / (111_320 * proj.kx))[0] - proj.xy(40.41, -3.7)[0]
+    north = proj.xy(40.41, -3.7)[1] - proj.xy(40.41 + 1000 / 111_320, -3.7)[1]
+    assert east == pytest.approx(north, abs=0.2)
+    assert proj.meters(1000) == pytest.approx(north, abs=0.2)
+
+
+def test_map_svg_draws_zones_and_dots() -> None:
+    data = {
+        "zones": [
+            {"key": "a", "shape": "circle", "notifications": 3,
+             "geometry": {"lat": 40.41, "lon": -3.70, "radius_m": 300}},
+            {"key": "b", "shape": "polygon", "notifications": 0,
+             "geometry": [[40.42, -3.71], [40.43, -3.71], [40.43, -3.69]]},
+        ],
+        "points": [{"lat": 40.41, "lon": -3.70, "delivered": True},
+                   {"lat": 40.425, "lon": -3.705, "delivered": False}],
+    }  # fmt: skip
+    svg = map_svg(data)
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert svg.count('class="zone"') == 2 and svg.count('class="dot"') == 2
+    assert map_svg({"zones": [], "points": []}) == ""
+
+
+LINE = '{"event_id": %d, "kind": "location", "subscriber_id": 1, "time": "2026-03-02T09:00:%02dZ", "lat": 1, "lon": 1}\n'  # noqa: E501
+
+
+def test_stdin_batches_end_at_a_pause_not_only_at_the_end() -> None:
+    read, write = os.pipe()
+    batches = ndjson_batches(os.fdopen(read, "rb"), idle_seconds=0.05)
+    os.write(write, "".join(LINE % (i, i) for i in range(3)).encode())
+    first = next(batches)  # arrives while the writer is still open
+    assert first.event_id.tolist() == [0, 1, 2]
+    # A line split across writes is kept whole; the last line may lack its newline.
+    text = "".join(LINE % (i, i) for i in range(3, 6)).rstrip("\n")
+    done = threading.Event()
+
+    def writer() -> None:
+        os.write(write, text[:40].encode())
+        os.write(write, text[40:].encode())
+        os.close(write)
+        done.set()
+
+    threading.Thread(target=writer).start()
+    rest = [b.event_id.tolist() for b in batches]
+    assert done.is_set()
+    assert sum(rest, []) == [3, 4, 5]

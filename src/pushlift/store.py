@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -19,6 +20,9 @@ class Store:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        # DuckDB refuses (rather than waits for) a second call on a busy connection, so
+        # threads make their cursors, and the owner closes, one at a time.
+        self._handle_lock = threading.Lock()
         self._depth = 0  # open transaction() blocks; only the outermost one talks to DuckDB
 
     @classmethod
@@ -105,7 +109,9 @@ class Store:
     def cursor(self) -> Store:
         """Another handle on the same database, for another thread (a DuckDB connection
         must not be used by two threads at once; its cursors share the data)."""
-        return Store(self.con.cursor())
+        with self._handle_lock:
+            return Store(self.con.cursor())
 
     def close(self) -> None:
-        self.con.close()
+        with self._handle_lock:
+            self.con.close()

@@ -18,20 +18,29 @@ from pushlift.engine.events import KIND_NAMES, PURCHASE, EventBatch
 from pushlift.engine.plan import HOUR_US, Plan
 from pushlift.store import Store
 
+SMALL = 64  # up to this many rows, parameterized statements beat registering a table
+
 
 def unseen(store: Store, batch: EventBatch) -> np.ndarray:
     """Mask of events to decide: not already stored, and first of their id in the batch."""
     _, first = np.unique(batch.event_id, return_index=True)
     fresh = np.zeros(len(batch), dtype=bool)
     fresh[first] = True
-    ids = pa.table({"event_id": batch.event_id[first]})
-    store.con.register("_pushlift_ids", ids)
-    try:
-        stored = store.con.execute(
-            "SELECT i.event_id FROM _pushlift_ids i JOIN event e USING (event_id)"
-        ).fetchnumpy()["event_id"]
-    finally:
-        store.con.unregister("_pushlift_ids")
+    ids = batch.event_id[first]
+    if len(ids) <= SMALL:  # a request's few events: primary-key lookups
+        marks = ", ".join("?" * len(ids))
+        rows = store.con.execute(
+            f"SELECT event_id FROM event WHERE event_id IN ({marks})", ids.tolist()
+        ).fetchall()
+        stored = np.array([r[0] for r in rows], dtype=np.int64)
+    else:
+        store.con.register("_pushlift_ids", pa.table({"event_id": ids}))
+        try:
+            stored = store.con.execute(
+                "SELECT i.event_id FROM _pushlift_ids i JOIN event e USING (event_id)"
+            ).fetchnumpy()["event_id"]
+        finally:
+            store.con.unregister("_pushlift_ids")
     if len(stored):
         fresh &= ~np.isin(batch.event_id, stored)
     return fresh
@@ -124,19 +133,33 @@ def record(
     keys, counts = np.unique(
         np.stack([hour, decisions.outcome.astype(np.int64)]), axis=1, return_counts=True
     )
+    if not len(batch):
+        return
     with store.transaction():
         store.append(schema.EVENT, events)
-        store.append(schema.NOTIFICATION, notes)
+        if len(pos):
+            store.append(schema.NOTIFICATION, notes)
         _add_counts(store, keys[0] * HOUR_US, np.array(OUTCOMES, dtype=object)[keys[1]], counts)
 
 
+_UPSERT_COUNTS = (
+    "INSERT INTO decision_count {rows} "
+    "ON CONFLICT (hour, outcome) DO UPDATE SET events = events + excluded.events"
+)
+
+
 def _add_counts(store: Store, hour_us: np.ndarray, outcome: np.ndarray, n: np.ndarray) -> None:
+    if len(n) <= SMALL:
+        values = ", ".join(["(to_timestamp(? / 1e6), ?, ?)"] * len(n))
+        rows = zip(hour_us.tolist(), outcome.tolist(), n.tolist(), strict=True)
+        params = [x for row in rows for x in row]
+        store.con.execute(_UPSERT_COUNTS.format(rows=f"VALUES {values}"), params)
+        return
     table = pa.table({"hour": _timestamps(hour_us), "outcome": outcome, "events": n})
     store.con.register("_pushlift_counts", table)
     try:
         store.con.execute(
-            "INSERT INTO decision_count SELECT hour, outcome, events FROM _pushlift_counts "
-            "ON CONFLICT (hour, outcome) DO UPDATE SET events = events + excluded.events"
+            _UPSERT_COUNTS.format(rows="SELECT hour, outcome, events FROM _pushlift_counts")
         )
     finally:
         store.con.unregister("_pushlift_counts")

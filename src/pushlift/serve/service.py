@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
 from pushlift.engine.config import EngineConfig
 from pushlift.engine.engine import OUTCOMES
@@ -33,7 +32,7 @@ SELECT n.notification_id, n.consumer_id, n.offer_id, n.vendor_id, n.zone_id, n.e
        n.arm, n.delivered, n.price_cents, n.reason, n.content,
        strftime(n.event_time, '%Y-%m-%dT%H:%M:%S.%fZ') AS event_time,
        epoch_us(n.ingest_time) || ':' || n.notification_id AS cursor
-FROM notification n JOIN _pushlift_ids i ON i.event_id = n.notification_id
+FROM notification n WHERE n.notification_id IN ({marks})
 """
 _NOTE_FIELDS = (
     "notification_id",
@@ -76,7 +75,9 @@ class DecisionService:
         started = time.perf_counter()
         with self.lock:
             done = self.processor.process(batch)
-            notes = self._stored_notifications(batch.event_id)
+            # Only duplicates and new notifications have a stored notification to return.
+            look_up = (~done.fresh).any() or len(done.decisions.position)
+            notes = self._stored_notifications(batch.event_id) if look_up else {}
         outcome = np.full(len(batch), -1, dtype=np.int16)
         outcome[done.fresh] = done.decisions.outcome
         results = []
@@ -100,12 +101,12 @@ class DecisionService:
         return results
 
     def _stored_notifications(self, event_ids: np.ndarray) -> dict[int, dict[str, Any]]:
-        con = self.store.con
-        con.register("_pushlift_ids", pa.table({"event_id": np.unique(event_ids)}))
-        try:
-            rows = con.execute(_NOTIFICATIONS).fetchall()
-        finally:
-            con.unregister("_pushlift_ids")
+        ids = np.unique(event_ids).tolist()
+        rows = []
+        for lo in range(0, len(ids), 1000):  # parameterized: ids never become SQL text
+            part = ids[lo : lo + 1000]
+            query = _NOTIFICATIONS.format(marks=", ".join("?" * len(part)))
+            rows += self.store.con.execute(query, part).fetchall()
         return {int(r[0]): dict(zip(_NOTE_FIELDS, r, strict=True)) for r in rows}
 
     def budget_burn(self) -> list[dict[str, Any]]:

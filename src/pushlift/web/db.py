@@ -44,9 +44,8 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Store]:
-        """A store on a fresh cursor, closed afterwards (creating cursors is serialized)."""
-        with self._lock:
-            cursor = self.store.cursor()
+        """A store on a fresh cursor, closed afterwards."""
+        cursor = self.store.cursor()
         try:
             yield cursor
         finally:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-
-PUSHLIFT = Path(sys.executable).with_name("pushlift")
+from web.process import PUSHLIFT, free_port, pushlift  # tests/ is on sys.path
 
 CONFIG = {
     "frequency_cap": {"max": 1, "per": "30m"},
@@ -61,21 +58,6 @@ def stream(n: int = 600, subscribers: int = 80) -> list[dict]:
                  "lat": 40.0 if inside else 40.05, "lon": -3.7}
             )  # fmt: skip
     return events
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pushlift(*args: str | Path) -> str:
-    done = subprocess.run(
-        [str(PUSHLIFT), *map(str, args)], capture_output=True, text=True, timeout=600
-    )
-    if done.returncode:
-        raise AssertionError(f"pushlift {' '.join(map(str, args))}: {done.stderr}{done.stdout}")
-    return done.stdout
 
 
 def new_store(folder: Path) -> tuple[Path, Path, str, str]:

@@ -30,13 +30,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def pushlift(*args: str | Path) -> None:
-    """Run a pushlift command; fail with its output if it fails."""
+def pushlift(*args: str | Path) -> str:
+    """Run a pushlift command; fail with its output if it fails; returns its stdout."""
     done = subprocess.run(
         [str(PUSHLIFT), *map(str, args)], capture_output=True, text=True, timeout=600
     )
     if done.returncode:
         raise AssertionError(f"pushlift {' '.join(map(str, args))}: {done.stderr}{done.stdout}")
+    return done.stdout
 
 
 def wait_for(condition, timeout: float = 60.0, every: float = 0.1, what: str = "condition"):

@@ -20,31 +20,19 @@ from typing import Any
 import httpx
 
 from pushlift import schema
+from pushlift.serve import notes
 from pushlift.store import Store
 
 FEED_LIMIT = 500
 
-_AFTER = """
-SELECT notification_id, consumer_id, offer_id, vendor_id, zone_id, experiment_id, arm,
-       price_cents, content, strftime(event_time, '%Y-%m-%dT%H:%M:%S.%fZ'),
-       epoch_us(ingest_time)
-FROM notification
+_AFTER = (
+    notes.SELECT
+    + """
 WHERE delivered AND (epoch_us(ingest_time) > ? OR (epoch_us(ingest_time) = ?
       AND notification_id > ?))
 ORDER BY ingest_time, notification_id
 LIMIT ?
 """
-_FIELDS = (
-    "notification_id",
-    "subscriber_id",
-    "offer_id",
-    "vendor_id",
-    "zone_id",
-    "experiment_id",
-    "arm",
-    "price_cents",
-    "content",
-    "event_time",
 )
 
 
@@ -80,10 +68,8 @@ class Feed:
             rows = con.execute(_AFTER, [t, t, n, limit]).fetchall()
         finally:
             con.close()
-        notes = [dict(zip(_FIELDS, r[:-1], strict=True)) for r in rows]
-        for note, r in zip(notes, rows, strict=True):
-            note["cursor"] = f"{r[-1]}:{r[0]}"
-        return notes, (notes[-1]["cursor"] if notes else (cursor or ""))
+        found = [notes.as_dict(r) for r in rows]
+        return found, (found[-1]["cursor"] if found else (cursor or ""))
 
     def wait(self, cursor: str | None, timeout: float) -> tuple[list[dict], str]:
         """Like `after`, but waits up to `timeout` seconds for something new."""
@@ -91,10 +77,10 @@ class Feed:
         while True:
             with self._changed:
                 generation = self._generation
-            notes, nxt = self.after(cursor)
+            found, nxt = self.after(cursor)
             left = deadline - time.monotonic()
-            if notes or left <= 0:
-                return notes, nxt
+            if found or left <= 0:
+                return found, nxt
             with self._changed:
                 if self._generation == generation:
                     self._changed.wait(left)
@@ -103,8 +89,8 @@ class Feed:
 class WebhookSender:
     """Posts delivered notifications to `url` in order, retrying until acknowledged."""
 
-    def __init__(self, store: Store, feed: Feed, url: str, batch: int = 100) -> None:
-        self.store, self.feed, self.url, self.batch = store, feed, url, batch
+    def __init__(self, store: Store, feed: Feed, url: str, batch_size: int = 100) -> None:
+        self.store, self.feed, self.url, self.batch_size = store, feed, url, batch_size
         self.stop = threading.Event()
         self.attempts_failed = 0
         self.pending = 0
@@ -144,16 +130,16 @@ class WebhookSender:
         cursor = self._resume_cursor()
         with httpx.Client(timeout=10.0) as client:
             while not self.stop.is_set():
-                notes, nxt = self.feed.wait(cursor, timeout=1.0)
-                self.pending = len(notes)
-                if not notes:
+                batch, _ = self.feed.wait(cursor, timeout=1.0)
+                self.pending = len(batch)
+                if not batch:
                     continue
-                notes = notes[: self.batch]
-                attempts = self._send(client, notes)
+                batch = batch[: self.batch_size]
+                attempts = self._send(client, batch)
                 if attempts is None:
                     return  # stopped while retrying
-                self._acknowledge(notes, attempts)
-                cursor = notes[-1]["cursor"]
+                self._acknowledge(batch, attempts)
+                cursor = batch[-1]["cursor"]
                 self.pending = 0
 
     def _send(self, client: httpx.Client, notes: list[dict]) -> int | None:

@@ -21,35 +21,11 @@ from pushlift.engine.engine import OUTCOMES
 from pushlift.engine.events import EventBatch
 from pushlift.engine.plan import Plan
 from pushlift.engine.runner import Processor
-from pushlift.serve import config_versions
+from pushlift.serve import config_versions, notes
 from pushlift.serve.metrics import Metrics
 from pushlift.store import Store
 
 Listener = Callable[[list[dict[str, Any]]], None]
-
-_NOTIFICATIONS = """
-SELECT n.notification_id, n.consumer_id, n.offer_id, n.vendor_id, n.zone_id, n.experiment_id,
-       n.arm, n.delivered, n.price_cents, n.reason, n.content,
-       strftime(n.event_time, '%Y-%m-%dT%H:%M:%S.%fZ') AS event_time,
-       epoch_us(n.ingest_time) || ':' || n.notification_id AS cursor
-FROM notification n WHERE n.notification_id IN ({marks})
-"""
-_NOTE_FIELDS = (
-    "notification_id",
-    "subscriber_id",
-    "offer_id",
-    "vendor_id",
-    "zone_id",
-    "experiment_id",
-    "arm",
-    "delivered",
-    "price_cents",
-    "reason",
-    "content",
-    "event_time",
-    "cursor",
-)
-
 
 class DecisionService:
     def __init__(self, store: Store, config: EngineConfig, change: str) -> None:
@@ -77,13 +53,13 @@ class DecisionService:
             done = self.processor.process(batch)
             # Only duplicates and new notifications have a stored notification to return.
             look_up = (~done.fresh).any() or len(done.decisions.position)
-            notes = self._stored_notifications(batch.event_id) if look_up else {}
+            stored = self._stored_notifications(batch.event_id) if look_up else {}
         outcome = np.full(len(batch), -1, dtype=np.int16)
         outcome[done.fresh] = done.decisions.outcome
         results = []
         fresh_notes = []
         for i, event_id in enumerate(batch.event_id.tolist()):
-            note = notes.get(event_id)
+            note = stored.get(event_id)
             fresh = bool(done.fresh[i])
             results.append(
                 {
@@ -105,9 +81,9 @@ class DecisionService:
         rows = []
         for lo in range(0, len(ids), 1000):  # parameterized: ids never become SQL text
             part = ids[lo : lo + 1000]
-            query = _NOTIFICATIONS.format(marks=", ".join("?" * len(part)))
-            rows += self.store.con.execute(query, part).fetchall()
-        return {int(r[0]): dict(zip(_NOTE_FIELDS, r, strict=True)) for r in rows}
+            where = f"WHERE notification_id IN ({', '.join('?' * len(part))})"
+            rows += self.store.con.execute(notes.SELECT + where, part).fetchall()
+        return {int(r[0]): notes.as_dict(r) for r in rows}
 
     def budget_burn(self) -> list[dict[str, Any]]:
         """Spend so far per offer against its budgets (cents)."""

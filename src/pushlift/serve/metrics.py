@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -23,7 +25,19 @@ class Metrics:
         self.events_total = 0
         self.requests_total = 0
         self.duplicates_total = 0
+        self.in_flight = 0
         self.started = time.monotonic()
+
+    @contextmanager
+    def request(self) -> Iterator[None]:
+        """Counts a request as in flight while the block runs."""
+        with self._lock:
+            self.in_flight += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def observe(self, events: int, duplicates: int, seconds: float) -> None:
         now = time.monotonic()
@@ -53,6 +67,7 @@ class Metrics:
                 "requests_total": self.requests_total,
                 "events_total": self.events_total,
                 "duplicates_total": self.duplicates_total,
+                "requests_in_flight": self.in_flight,
                 "events_per_s_last_minute": recent / span,
                 "request_latency_ms": quantiles,
                 "latency_samples": len(samples),

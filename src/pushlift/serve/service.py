@@ -27,6 +27,7 @@ from pushlift.store import Store
 
 Listener = Callable[[list[dict[str, Any]]], None]
 
+
 class DecisionService:
     def __init__(self, store: Store, config: EngineConfig, change: str) -> None:
         self.store = store.cursor()  # the engine's own connection: others read on theirs
@@ -49,7 +50,7 @@ class DecisionService:
     def submit(self, batch: EventBatch) -> list[dict[str, Any]]:
         """Decide and store `batch` (in event-time order); one result per event, in order."""
         started = time.perf_counter()
-        with self.lock:
+        with self.metrics.request(), self.lock:
             done = self.processor.process(batch)
             # Only duplicates and new notifications have a stored notification to return.
             look_up = (~done.fresh).any() or len(done.decisions.position)
@@ -86,17 +87,17 @@ class DecisionService:
         return {int(r[0]): notes.as_dict(r) for r in rows}
 
     def budget_burn(self) -> list[dict[str, Any]]:
-        """Spend so far per offer against its budgets (cents)."""
-        with self.lock:
-            plan = self.processor.plan
-            spend = self.processor.engine.state.spend
-            return [
-                {
-                    "offer_id": offer.id,
-                    "spent_cents": int(spend.total[i]),
-                    "budget_cents": offer.budget_cents,
-                    "spent_today_cents": int(spend.today[i]),
-                    "daily_budget_cents": offer.daily_budget_cents,
-                }
-                for i, offer in enumerate(plan.offers)
-            ]
+        """Spend so far per offer against its budgets (cents). Read without the lock, so
+        metrics answer while a batch is being decided (a moment's staleness is fine)."""
+        processor = self.processor
+        plan, spend = processor.plan, processor.engine.state.spend
+        return [
+            {
+                "offer_id": offer.id,
+                "spent_cents": int(spend.total[i]),
+                "budget_cents": offer.budget_cents,
+                "spent_today_cents": int(spend.today[i]),
+                "daily_budget_cents": offer.daily_budget_cents,
+            }
+            for i, offer in enumerate(plan.offers)
+        ]

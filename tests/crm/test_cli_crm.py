@@ -42,6 +42,7 @@ def test_analyze_json_and_report(db: Path, tmp_path: Path) -> None:
     assert html.count("<svg") == 4 and "<script" not in html and "http" not in html.split(
         "<svg")[0]
     assert "Response is self-selected" in html
+    assert "M-estimation sandwich" in html  # the IPW error method, in the note
 
 
 def test_custom_windows(db: Path) -> None:

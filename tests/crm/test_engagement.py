@@ -11,6 +11,7 @@ import pytest
 import statsmodels.api as sm
 from crm_data import imported
 from scipy import stats as sps
+from stacked_ipw import stacked_ipw
 
 from pushlift.analysis import engagement
 from pushlift.analysis.engagement import _time_to_purchase, analyze_engagement
@@ -144,7 +145,12 @@ def test_propensity_and_ipw_match_statsmodels_glm_and_wls() -> None:
     wls = sm.WLS(y, sm.add_constant(t[keep]), weights=w).fit(cov_type="HC1")
     a = next(x for x in r.adjusted if x.window == 30 and x.outcome == "net_spend")
     assert a.ipw.effect.estimate == pytest.approx(wls.params[1], rel=1e-6)
-    assert a.ipw.effect.se == pytest.approx(wls.bse[1], rel=1e-6)
+    # The error accounts for the estimated propensities: the stacked sandwich, computed
+    # independently (finite-difference Jacobian), not the weighted regression's HC1.
+    est, se = stacked_ipw(x, t, c["net_cents_30d"] / 100)
+    assert a.ipw.effect.estimate == pytest.approx(est, rel=1e-8)
+    assert a.ipw.effect.se == pytest.approx(se, rel=1e-5)
+    assert a.ipw.effect.se == pytest.approx(15.71, abs=0.005)  # known weights: 19.33
     # Hajek means are the weighted group means.
     tk = t[keep]
     assert a.ipw.mean_treated == pytest.approx(np.average(y[tk == 1], weights=w[tk == 1]))

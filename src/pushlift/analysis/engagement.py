@@ -26,7 +26,7 @@ from pushlift.analysis.engagement_results import (
     TimeToPurchase,
 )
 from pushlift.analysis.engagement_wording import statements
-from pushlift.analysis.propensity import fit_logit, ipw_effect, overlap
+from pushlift.analysis.propensity import LogitFit, fit_logit, ipw_effect, overlap
 from pushlift.analysis.regression import OlsFit, Regressor, fit_ols
 from pushlift.analysis.small_ols import ols_hc2
 from pushlift.analysis.stats import (
@@ -91,7 +91,7 @@ def analyze_engagement(
     e = logit.predict(x)
     diag, keep = overlap(e, t, cov_values, trim=trim)
     adjusted = tuple(
-        _adjusted(c, t, e, keep, cov_values, outcome, w, alpha)
+        _adjusted(c, t, x, logit, keep, cov_values, outcome, w, alpha)
         for w in windows
         for outcome in ("net_spend", "purchases")
     )
@@ -249,7 +249,8 @@ def _welch(y: np.ndarray, t: np.ndarray, alpha: float) -> EffectEstimate:
 def _adjusted(
     c: dict[str, np.ndarray],
     t: np.ndarray,
-    e: np.ndarray,
+    x: np.ndarray,
+    logit: LogitFit,
     keep: np.ndarray,
     cov_values: dict[str, np.ndarray],
     outcome: str,
@@ -265,7 +266,7 @@ def _adjusted(
         cols += [centred, t * centred]
     beta, cov, _ = ols_hc2(np.column_stack(cols), y)
     lin = _t_estimate(float(beta[1]), float(np.sqrt(cov[1, 1])), len(y) - len(cols), alpha)
-    ipw = ipw_effect(y[keep], t[keep], e[keep], alpha=alpha)
+    ipw = ipw_effect(y, t, x, logit, keep, alpha=alpha)
     return AdjustedComparison(outcome, w, _welch(y, t, alpha), lin, ipw)
 
 

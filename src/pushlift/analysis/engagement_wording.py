@@ -60,12 +60,16 @@ def statements(
         "who replies with what replying does.",
         f"Compared with customers alike before contact (spend, purchases, location): regression "
         f"adjustment gives {_ci(a.regression_adjusted)}, inverse propensity weighting "
-        f"{_ci(a.ipw.effect)} ({trimmed:,} customers with propensity outside "
+        f"{_ci(a.ipw.effect)} (its error allows for the propensities being estimated; "
+        f"{trimmed:,} customers with propensity outside "
         f"{diag.trim_low:g}-{diag.trim_high:g} trimmed; effective sample sizes "
         f"{diag.ess_treated:,.0f} and {diag.ess_control:,.0f}; largest standardized difference "
         f"after weighting {worst_after:.2f}).",
         "Neither adjustment can remove differences nobody measured, such as an intention to buy "
-        "that made the customer reply in the first place; these are associations, not effects. "
+        "that made the customer reply in the first place, nor fully those measured noisily: a "
+        "year of purchases gauges a customer's usual buying only roughly (a few purchases a "
+        "year vary a lot by chance), so customers alike on paper still differ, and the adjusted "
+        "difference keeps part of the selection. These are associations, not effects. "
         "Only a randomized test can settle whether messages cause purchases.",
         f"The number of messages mostly measures the dialogue a reply creates (responders: "
         f"{msg1:.1f} messages in the first conversation, others {msg0:.1f}); its coefficient is "

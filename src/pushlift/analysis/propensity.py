@@ -2,10 +2,11 @@
 weighted difference in means with a robust error, and the overlap diagnostics.
 
 Estimand: the average effect over the (trimmed) population, with normalized (Hajek)
-weights 1/e for treated and 1/(1-e) for control units. The standard error is the HC1
-sandwich of the weighted regression of y on (1, t), with the weights treated as known;
-it ignores the propensity model's own uncertainty (with estimated propensities the true
-error of this estimator is usually a little smaller, so the interval errs on the wide side).
+weights 1/e for treated and 1/(1-e) for control units. The standard error is the
+M-estimation sandwich of the stacked estimating equations (the logistic score and the two
+weighted means; Lunceford & Davidian 2004), so it accounts for the propensities being
+estimated. The trimming set is taken as given (it is not differentiable in the
+coefficients).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class IpwEstimate:
     effect: EffectEstimate
     mean_treated: float  # weighted outcome means
     mean_control: float
-    n: int
+    n: int  # units kept after trimming
+    se_method: str  # how the standard error was computed, in words
 
 
 def _smd(x: np.ndarray, t: np.ndarray, w: np.ndarray, sd: float) -> float:
@@ -149,21 +151,64 @@ def overlap(
     return diag, keep
 
 
+IPW_SE_METHOD = (
+    "M-estimation sandwich of the logistic propensity score and the weighted means "
+    "(propensities estimated, not known)"
+)
+
+
+def _stacked_psi(
+    x: np.ndarray, t: np.ndarray, y: np.ndarray, e: np.ndarray, keep: np.ndarray,
+    mu1: float, mu0: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-unit estimating functions (n x p+2) and minus their mean Jacobian A (p+2 square).
+
+    Parameters are (logit coefficients b, mu1, mu0); units outside `keep` contribute only
+    to the logistic score (the propensity model is fitted on everyone).
+    """
+    n, p = x.shape
+    k1 = keep & (t == 1)
+    k0 = keep & (t == 0)
+    r1 = np.where(k1, (y - mu1) / e, 0.0)  # d(1/e)/db = -(1 - e)/e x
+    r0 = np.where(k0, (y - mu0) / (1 - e), 0.0)  # d(1/(1-e))/db = e/(1 - e) x
+    psi = np.column_stack([x * (t - e)[:, None], r1, r0])
+    a = np.zeros((p + 2, p + 2))
+    a[:p, :p] = x.T @ (x * (e * (1 - e))[:, None]) / n
+    a[p, :p] = (r1 * (1 - e)) @ x / n
+    a[p + 1, :p] = -(r0 * e) @ x / n
+    a[p, p] = float(np.sum(np.where(k1, 1 / e, 0.0))) / n
+    a[p + 1, p + 1] = float(np.sum(np.where(k0, 1 / (1 - e), 0.0))) / n
+    return psi, a
+
+
 def ipw_effect(
-    y: np.ndarray, t: np.ndarray, e: np.ndarray, *, alpha: float = 0.05
+    y: np.ndarray,
+    t: np.ndarray,
+    x: np.ndarray,
+    logit: LogitFit,
+    keep: np.ndarray,
+    *,
+    alpha: float = 0.05,
 ) -> IpwEstimate:
-    """Hajek IPW difference in means: weighted least squares of y on (1, t), HC1 errors."""
+    """Hajek IPW difference in means over the kept units, with the stacked sandwich error.
+
+    `x` is the propensity design (intercept included) of all units and `logit` its fit;
+    `keep` marks the units inside the trimming bounds. The covariance is A^-1 B A^-T / n
+    with a degrees-of-freedom factor n / (n - p - 2), as HC1 does for regressions.
+    """
+    e = logit.predict(x)
     w = ipw_weights(t, e)
-    x = np.column_stack([np.ones_like(y, dtype=float), t.astype(float)])
-    xtwx = x.T @ (x * w[:, None])
-    beta = np.linalg.solve(xtwx, x.T @ (w * y))
-    resid = y - x @ beta
-    bread = np.linalg.inv(xtwx)
-    meat = x.T @ (x * ((w * resid) ** 2)[:, None])
-    n, k = x.shape
-    cov = bread @ meat @ bread * n / (n - k)
-    est, se = float(beta[1]), float(math.sqrt(cov[1, 1]))
+    k1, k0 = keep & (t == 1), keep & (t == 0)
+    mu1 = float(np.average(y[k1], weights=w[k1]))
+    mu0 = float(np.average(y[k0], weights=w[k0]))
+    psi, a = _stacked_psi(x, t, y, e, keep, mu1, mu0)
+    n, q = psi.shape
+    a_inv = np.linalg.inv(a)
+    cov = a_inv @ (psi.T @ psi / n) @ a_inv.T / n * n / (n - q)
+    c = np.zeros(q)
+    c[-2:] = (1.0, -1.0)
+    est, se = mu1 - mu0, float(math.sqrt(c @ cov @ c))
     z = float(sps.norm.ppf(1 - alpha / 2))
     p = float(2 * sps.norm.sf(abs(est / se))) if se > 0 else math.nan
     effect = EffectEstimate(est, se, est - z * se, est + z * se, p, None, False, "two-sided")
-    return IpwEstimate(effect, float(beta[0] + beta[1]), float(beta[0]), int(n))
+    return IpwEstimate(effect, mu1, mu0, int(keep.sum()), IPW_SE_METHOD)

@@ -142,6 +142,18 @@ def decision_outcomes(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return {str(o): int(n) for o, n in rows}
 
 
+def decision_outcomes_by_hour(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, int]]:
+    """Events per engine outcome by UTC hour of day ('00'..'23', the hour breakdown's keys)."""
+    rows = con.execute(
+        "SELECT lpad(CAST(extract(hour FROM hour AT TIME ZONE 'UTC') AS VARCHAR), 2, '0'), "
+        "outcome, sum(events) FROM decision_count GROUP BY 1, 2"
+    ).fetchall()
+    out: dict[str, dict[str, int]] = {}
+    for hour, outcome, n in rows:
+        out.setdefault(str(hour), {})[str(outcome)] = int(n)
+    return out
+
+
 # Retention: a subscriber's first notification (per experiment) on UTC day d; retained if
 # they buy anything on days d+1 .. d+P. Only subscribers whose days d+1 .. d+P all lie
 # within the data (up to the last event's day) count, so late notifications are not

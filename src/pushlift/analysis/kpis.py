@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from statistics import NormalDist
 
 import duckdb
@@ -151,7 +151,18 @@ class GroupKpis:
     spend_cents: int
     roas: float | None
     incremental_roas: float | None
+    incremental_conversions: float | None = None
+    cost_per_incremental_conversion_cents: float | None = None
+    fill_rate: float | None = None  # by hour only: the engine counts outcomes per hour
     significant: bool = False
+
+    @classmethod
+    def empty(cls, key: str) -> GroupKpis:
+        """The row of a group nobody was notified in: zero counts, no rates."""
+        counts = ("notifications", "held_out", "reach", "conversions", "revenue_cents",
+                  "spend_cents")  # fmt: skip
+        values = {f.name: 0 if f.name in counts else None for f in fields(cls)}
+        return cls(**{**values, "key": key, "significant": False})
 
 
 @dataclass(frozen=True)
@@ -276,9 +287,10 @@ def _group_row(key: str, cells: list[q.ArmSums], reach: int) -> GroupKpis:
     notes = sum(c.notifications for c in sent)
     spend = sum(c.spend_cents for c in sent)
     revenue = sum(c.revenue_cents for c in sent)
-    inc_conv, _, _ = _incremental(cells, "conversion")
-    inc_rev, covered, covered_spend = _incremental(cells, "revenue")
-    total_inc_rev = inc_rev.scaled(covered).value
+    inc_conv, covered, covered_spend = _incremental(cells, "conversion")
+    inc_rev, covered_r, covered_spend_r = _incremental(cells, "revenue")
+    total_inc_rev = inc_rev.scaled(covered_r).value
+    total_inc_conv = inc_conv.scaled(covered)
     return GroupKpis(
         key=key,
         notifications=notes,
@@ -294,7 +306,22 @@ def _group_row(key: str, cells: list[q.ArmSums], reach: int) -> GroupKpis:
         incremental_revenue_cents=total_inc_rev,
         spend_cents=spend,
         roas=_div(revenue, spend),
-        incremental_roas=_div(total_inc_rev, covered_spend),
+        incremental_roas=_div(total_inc_rev, covered_spend_r),
+        incremental_conversions=total_inc_conv.value,
+        cost_per_incremental_conversion_cents=_cost_per(total_inc_conv, covered_spend).value,
+    )
+
+
+def _cost_per(conversions: Estimate, spend: int) -> Estimate:
+    """Spend per incremental conversion; its interval inverts the conversions' interval
+    (an open upper end when that interval reaches zero)."""
+    if conversions.value is None or conversions.value <= 0:
+        return NONE
+    lo, hi = conversions.ci_low, conversions.ci_high
+    return Estimate(
+        spend / conversions.value,
+        spend / hi if hi and hi > 0 else None,
+        spend / lo if lo and lo > 0 else None,
     )
 
 
@@ -306,7 +333,7 @@ def _with_significance(rows: list[GroupKpis]) -> list[GroupKpis]:
     for i, p in zip(tested, adjusted, strict=True):
         r = rows[i]
         positive = (r.incremental_conversion or 0) > 0
-        out[i] = GroupKpis(**{**asdict(r), "significant": bool(positive and p < ALPHA)})
+        out[i] = replace(r, significant=bool(positive and p < ALPHA))
     return out
 
 
@@ -319,6 +346,18 @@ def _breakdown(
     reached = q.reach(con, keys)
     rows = [_group_row(k, cells, reached.get(k, 0)) for k, cells in grouped.items()]
     return _with_significance(rows)
+
+
+def _fill_rate(outcomes: dict[str, int]) -> float | None:
+    """Notified (delivered or held out) / events that matched at least one offer."""
+    matched = sum(v for k, v in outcomes.items() if k not in ("no_match", "late"))
+    return _div(outcomes.get("delivered", 0) + outcomes.get("held_out", 0), matched)
+
+
+def _with_fill_rate(
+    rows: tuple[GroupKpis, ...], by_hour: dict[str, dict[str, int]]
+) -> tuple[GroupKpis, ...]:
+    return tuple(replace(r, fill_rate=_fill_rate(by_hour.get(r.key, {}))) for r in rows)
 
 
 def _retention(con: duckdb.DuckDBPyConnection, days: int) -> tuple[Estimate, Estimate]:
@@ -351,6 +390,7 @@ def kpi_report(
     cells = q.arm_sums(con, q.OVERALL)
     overall_rows = _breakdown(con, q.OVERALL, cells)
     breakdowns = {dim: tuple(_breakdown(con, keys)) for dim, keys in q.DIMENSIONS.items()}
+    breakdowns["hour"] = _with_fill_rate(breakdowns["hour"], q.decision_outcomes_by_hour(con))
     outcomes = q.decision_outcomes(con)
     trend = tuple(TrendPoint(*row) for row in q.trend(con))
     overall = _overall(
@@ -382,16 +422,7 @@ def _overall(
     inc_rev, _, _ = _incremental(cells, "revenue")
     total_conv = inc_conv.scaled(covered)
     total_rev = inc_rev.scaled(covered)
-    cost = NONE
-    if total_conv.value is not None and total_conv.value > 0:
-        lo, hi = total_conv.ci_low, total_conv.ci_high
-        cost = Estimate(
-            covered_spend / total_conv.value,
-            covered_spend / hi if hi and hi > 0 else None,
-            covered_spend / lo if lo and lo > 0 else None,
-        )
-    matched = sum(v for k, v in outcomes.items() if k not in ("no_match", "late"))
-    notified = outcomes.get("delivered", 0) + outcomes.get("held_out", 0)
+    cost = _cost_per(total_conv, covered_spend)
     spend = row.spend_cents if row else 0
     revenue = row.revenue_cents if row else 0
     values: dict[str, Estimate] = {
@@ -409,7 +440,7 @@ def _overall(
         "cost_per_incremental_conversion_cents": cost,
         "roas": Estimate(_div(revenue, spend)),
         "incremental_roas": total_rev.scaled(1 / covered_spend) if covered_spend else NONE,
-        "fill_rate": Estimate(_div(notified, matched)),
+        "fill_rate": Estimate(_fill_rate(outcomes)),
         "retention_rate": retention[0],
         "holdout_retention_rate": retention[1],
         "vendor_success_rate": Estimate(

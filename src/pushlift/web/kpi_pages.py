@@ -46,6 +46,7 @@ BREAKDOWN_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("revenue_cents", "revenue", "cents"),
     ("incremental_revenue_cents", "incremental revenue", "cents"),
     ("spend_cents", "spend", "cents"),
+    ("cost_per_incremental_conversion_cents", "cost per incremental conversion", "cents"),
     ("roas", "ROAS", "ratio"),
     ("incremental_roas", "incremental ROAS", "ratio"),
     ("significant", "significant lift", "bool"),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 from typing import Any
 
+from pushlift.analysis.kpis import GroupKpis
 from pushlift.analysis.results import to_jsonable
 from pushlift.web.db import Database
 from pushlift.web.kpi_pages import NO_ENGINE_DATA, kpi_data
@@ -27,12 +29,7 @@ ORDER BY n.notification_id
 
 
 def _no_notifications(zone: str) -> dict[str, Any]:
-    """The KPI row of a zone nobody was notified in: zero counts, no rates."""
-    counts = ("notifications", "held_out", "reach", "conversions", "revenue_cents", "spend_cents")
-    rates = ("conversion_rate", "incremental_conversion", "incremental_conversion_ci_low",
-             "incremental_conversion_ci_high", "incremental_conversion_p_value",
-             "incremental_revenue_cents", "roas", "incremental_roas")  # fmt: skip
-    return {"key": zone, **dict.fromkeys(counts, 0), **dict.fromkeys(rates), "significant": False}
+    return asdict(GroupKpis.empty(zone))
 
 
 def map_data(db: Database, params: dict[str, str]) -> dict[str, Any]:

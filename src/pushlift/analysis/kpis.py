@@ -21,7 +21,14 @@ import duckdb
 
 from pushlift.analysis import kpi_queries as q
 from pushlift.analysis.attribution import DEFAULT_WINDOW_HOURS, Touch, attribute
-from pushlift.analysis.stats import Proportion, RatioStatistic, benjamini_hochberg, welch_test
+from pushlift.analysis.stats import (
+    ZERO_NEGATIVE_VARIANCE_MESSAGE,
+    EffectEstimate,
+    Proportion,
+    RatioStatistic,
+    benjamini_hochberg,
+    welch_test,
+)
 from pushlift.store import Store
 
 ALPHA = 0.05
@@ -248,6 +255,19 @@ def _rate(cells: list[q.ArmSums]) -> Estimate:
     return Estimate(stat.mean, stat.mean - half, stat.mean + half)
 
 
+def _agresti_caffo(held: q.ArmSums, sent: q.ArmSums) -> EffectEstimate:
+    """Conversion difference when an arm shows no variation (typically: no held-out
+    conversion yet), where the delta method would call the difference exact. Agresti and
+    Caffo (2000) add one conversion and one non-conversion to each arm, which keeps the
+    interval honest at small counts; notifications count as independent here."""
+    n0, n1 = held.notifications + 2, sent.notifications + 2
+    p0, p1 = (held.conversions + 1) / n0, (sent.conversions + 1) / n1
+    se = math.sqrt(p0 * (1 - p0) / n0 + p1 * (1 - p1) / n1)
+    raw = sent.conversions / sent.notifications - held.conversions / held.notifications
+    p = 2 * NormalDist().cdf(-abs((p1 - p0) / se))
+    return EffectEstimate(raw, se, p1 - p0 - Z * se, p1 - p0 + Z * se, p, None, False, "two-sided")
+
+
 def _incremental(cells: list[q.ArmSums], metric: str) -> tuple[Estimate, int, int]:
     """Per-notification effect of delivery, combined over experiments.
 
@@ -262,6 +282,8 @@ def _incremental(cells: list[q.ArmSums], metric: str) -> tuple[Estimate, int, in
         if held is None or sent is None or held.subscribers < 2 or sent.subscribers < 2:
             continue
         effect = welch_test(_ratio(held, metric), _ratio(sent, metric), relative=False)
+        if effect.error == ZERO_NEGATIVE_VARIANCE_MESSAGE and metric == "conversion":
+            effect = _agresti_caffo(held, sent)
         if effect.error is None:
             parts.append((effect, sent.notifications, sent.spend_cents))
     if not parts:

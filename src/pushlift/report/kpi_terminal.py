@@ -35,7 +35,7 @@ def print_kpis(report: KpiReport, console: Console, top: int = 15) -> None:
             f"{r.incremental_conversion:+.1%} ({r.incremental_conversion_ci_low:+.1%} to "
             f"{r.incremental_conversion_ci_high:+.1%})"
             if r.incremental_conversion is not None
-            else "too few held out"
+            else "no holdout to compare"
         )
         table.add_row(
             r.key,
@@ -49,6 +49,5 @@ def print_kpis(report: KpiReport, console: Console, top: int = 15) -> None:
     console.print(table)
     console.print(
         "lift: positive incremental conversion, Benjamini-Hochberg adjusted p < 0.05 across "
-        "vendors. 'too few held out': no held-out subscriber (or no variation among them) "
-        "to compare with."
+        "vendors. 'no holdout to compare': fewer than two held-out subscribers."
     )

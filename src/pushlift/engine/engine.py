@@ -20,56 +20,35 @@ names the outcome:
     otherwise DELIVERED and the price is charged. Caps count both, so the holdout's
     would-have-sent stream mirrors what the treated receive.
 
-Stages 1-5 depend only on the event and segment state, so `decide_batch` computes them
-for a whole micro-batch with numpy; stages 6-10 change shared state (caps, budgets) and
-run event by event in `_settle`, which both entry points share. `decide` (one event) is
-the plain-Python reading of stages 1-5. Tests check both paths decide identically.
+All ten stages run in one compiled function per event (`kernel.py`), which both entry
+points call: `decide` for one event, `decide_batch` for a micro-batch (numpy prepares the
+batch's columns, then one compiled loop decides its events in order). One decision path, so
+both decide identically; tests also check both against a brute-force referee.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from pushlift.engine import kernel
 from pushlift.engine.events import LOCATION, PURCHASE, SITE_VISIT, Event, EventBatch
-from pushlift.engine.plan import (
-    DAY_US,
-    FIRST_PURCHASE_OF_TRIP,
-    IN_ZONE,
-    NEVER,
-    PURCHASED_AT,
-    TRAITS,
-    VISITED_SITE,
-    Plan,
-)
-from pushlift.engine.state import EngineState
-
-(
-    NO_MATCH,
-    INACTIVE,
-    QUIET_HOURS,
-    SEGMENT,
-    FREQUENCY_CAP,
-    SUBSCRIBER_CAP,
+from pushlift.engine.outcomes import (
     BUDGET,
     DELIVERED,
+    FREQUENCY_CAP,
     HELD_OUT,
-    LATE,  # set by the runner: older than events already decided, so stored but not decided
-) = range(10)
-OUTCOMES = (
-    "no_match",
-    "inactive",
-    "quiet_hours",
-    "segment",
-    "frequency_cap",
-    "subscriber_cap",
-    "budget",
-    "delivered",
-    "held_out",
-    "late",
+    INACTIVE,
+    LATE,
+    NO_MATCH,
+    OUTCOMES,
+    QUIET_HOURS,
+    SEGMENT,
+    SUBSCRIBER_CAP,
 )
+from pushlift.engine.plan import DAY_US, NEVER, Plan
+from pushlift.engine.state import EngineState
 
 
 @dataclass(frozen=True)
@@ -123,259 +102,96 @@ class Engine:
     def __init__(self, plan: Plan, state: EngineState | None = None) -> None:
         self.plan = plan
         self.state = state or EngineState(plan)
+        self._kernel_plan = kernel.kernel_plan(plan)
+        self._one = np.empty((1, 6), dtype=np.int64)  # `decide`'s batch of one
+        self._one_xy = np.empty((1, 2), dtype=np.float64)
 
-    # -- one event ----------------------------------------------------------------------
     def decide(self, event: Event) -> Decision:
+        """Decide one event (and update the state with it): a batch of one."""
         plan, state = self.plan, self.state
-        s = state.subscriber(event.subscriber_id)
-        t = event.time_us
-        local = plan.clock.local_us(t)
-        day = local // DAY_US
-        first_of_trip = False
-        candidates: list[int] = []
+        local = plan.clock.local_us(event.time_us)
+        one = self._one
+        one[0, kernel.KIND] = event.kind
+        one[0, kernel.SUB] = state.subscriber(event.subscriber_id)
+        one[0, kernel.TIME] = event.time_us
+        one[0, kernel.DAY] = local // DAY_US
+        one[0, kernel.QUIET] = plan.quiet_at(local)
+        one[0, kernel.SLOT] = -1
+        self._one_xy[0] = np.nan
         if event.kind == LOCATION:
-            for zone in plan.zones.zones_at(event.lat, event.lon):
-                slot = plan.zone_slot_of_zone[zone]
-                if slot >= 0:
-                    state.zone_seen[slot, s] = max(state.zone_seen[slot, s], t)
-                candidates.extend(plan.zone_offer_list[zone])
-            candidates.sort()
+            self._one_xy[0] = plan.zones.projection.point(event.lat, event.lon)
         elif event.kind == PURCHASE:
             vendor = plan.vendor_index.get(event.vendor_id or "", -1)
-            slot = plan.vendor_slot_of_vendor.get(vendor)
-            if slot is not None:
-                state.bought[slot, s] = max(state.bought[slot, s], t)
-            first_of_trip = state.last_purchase_day[s] != day
-            state.last_purchase_day[s] = day
-            if first_of_trip:
-                candidates = plan.trip_offers.tolist()
+            one[0, kernel.SLOT] = plan.vendor_slot_of_vendor.get(vendor, -1)
         elif event.kind == SITE_VISIT:
-            slot = plan.site_slot_of_vendor.get(_site_vendor(plan, event.domain, event.vendor_id))
-            if slot is not None:
-                state.visited[slot, s] = max(state.visited[slot, s], t)
-        if not candidates:
-            return Decision(NO_MATCH)
-        candidates = [
-            o
-            for o in candidates
-            if plan.active[o] and plan.valid_from[o] <= t < plan.valid_until[o]
-        ]
-        if not candidates:
-            return Decision(INACTIVE)
-        if plan.quiet_at(local):
-            return Decision(QUIET_HOURS)
-        candidates = [
-            o
-            for o in candidates
-            if all(self._holds(g, s, t, first_of_trip) for g in plan.required[o])
-        ]
-        if not candidates:
-            return Decision(SEGMENT)
-        return self._settle(s, t, day, candidates)
+            vendor = _site_vendor(plan, event.domain, event.vendor_id)
+            one[0, kernel.SLOT] = plan.site_slot_of_vendor.get(vendor, -1)
+        outcome, detail = self._run(one, self._one_xy, True)
+        if outcome[0] not in (DELIVERED, HELD_OUT):
+            return Decision(int(outcome[0]))
+        return Decision(int(outcome[0]), *detail[0].tolist())
 
-    def _holds(self, segment: int, s: int, t: int, first_of_trip: bool) -> bool:
-        seg = self.plan.segments[segment]
-        state = self.state
-        if seg.kind == IN_ZONE:
-            return bool(state.zone_seen[seg.slot, s] >= t - seg.within_us)
-        if seg.kind == PURCHASED_AT:
-            return bool(state.bought[seg.slot, s] >= t - seg.within_us)
-        if seg.kind == VISITED_SITE:
-            return bool(state.visited[seg.slot, s] >= t - seg.within_us)
-        if seg.kind == TRAITS:
-            return bool(state.traits[seg.slot, s])
-        assert seg.kind == FIRST_PURCHASE_OF_TRIP
-        return first_of_trip
-
-    # -- stages 6-10: shared by both paths ----------------------------------------------
-    def _settle(self, s: int, t: int, day: int, candidates: Sequence[int]) -> Decision:
-        plan, state = self.plan, self.state
-        if plan.frequency_max:
-            recent = state.recent[s]
-            if int((recent > t - plan.frequency_per_us).sum()) >= plan.frequency_max:
-                return Decision(FREQUENCY_CAP)
-        spend = state.spend
-        eligible: list[int] = []
-        capped = 0
-        for o in candidates:
-            if plan.cap[o] and state.offer_count.get((o, s), 0) >= plan.cap[o]:
-                capped += 1
-                continue
-            today = spend.today[o] if spend.day[o] == day else 0
-            bid = plan.bid[o]
-            if spend.total[o] + bid > plan.budget[o] or today + bid > plan.daily_budget[o]:
-                continue
-            eligible.append(o)
-        if not eligible:
-            return Decision(SUBSCRIBER_CAP if capped == len(candidates) else BUDGET)
-        # Candidates arrive in rank order (bid desc, offer id), so the first one wins.
-        winner = eligible[0]
-        runner_up = int(plan.bid[eligible[1]]) if len(eligible) > 1 else -1
-        price = max(plan.reserve, runner_up) if plan.second_price else int(plan.bid[winner])
-        exp = plan.offer_experiment[winner]
-        arm = int(state.arm[exp, s]) if exp >= 0 else -1
-        held_out = exp >= 0 and bool(plan.arm_holdout[exp][arm])
-        # Caps count held-out notifications too; only delivered ones are charged.
-        if plan.frequency_max:
-            recent = state.recent[s]
-            recent[int(np.argmin(recent))] = t
-        if plan.cap[winner]:
-            state.offer_count[(winner, s)] = state.offer_count.get((winner, s), 0) + 1
-        if not held_out:
-            if spend.day[winner] != day:
-                spend.day[winner], spend.today[winner] = day, 0
-            spend.total[winner] += price
-            spend.today[winner] += price
-        return Decision(
-            HELD_OUT if held_out else DELIVERED, winner, price, runner_up, len(eligible), arm
-        )
-
-    # -- a micro-batch ------------------------------------------------------------------
     def decide_batch(self, batch: EventBatch, settle: bool = True) -> BatchDecisions:
         """Decide a batch of events in event-time order; same answers as `decide` each.
 
         With `settle=False` only segment state advances (used to rebuild state from the
         store); caps and budgets are then restored from stored notifications."""
-        plan, state = self.plan, self.state
+        plan = self.plan
         n = len(batch)
-        subs = state.subscribers(batch.subscriber_id)
-        t = batch.time_us
-        local = plan.clock.local_us_many(t)
-        day = local // DAY_US
-        kind = batch.kind
-
-        # Stage 1: segment-state updates, kept as (slot, position) lists for as-of lookups.
-        loc = np.flatnonzero(kind == LOCATION)
-        zone_ev, zone = plan.zones.zone_pairs(batch.lat[loc], batch.lon[loc])
-        zone_ev = loc[zone_ev]
-        zone_slot = plan.zone_slot_of_zone[zone] if len(zone) else np.empty(0, np.int64)
-        purchase = np.flatnonzero(kind == PURCHASE)
-        bought_slot = _slots(
+        events = np.empty((n, 6), dtype=np.int64)  # columns kernel.KIND .. kernel.SLOT
+        events[:, kernel.KIND] = batch.kind
+        events[:, kernel.SUB] = self.state.subscribers(batch.subscriber_id)
+        events[:, kernel.TIME] = batch.time_us
+        local = plan.clock.local_us_many(events[:, kernel.TIME])
+        events[:, kernel.DAY] = local // DAY_US
+        events[:, kernel.QUIET] = plan.quiet_many(local)
+        events[:, kernel.SLOT] = -1
+        purchase = np.flatnonzero(batch.kind == PURCHASE)
+        events[purchase, kernel.SLOT] = _slots(
             batch.vendor_id[purchase], plan.vendor_index, plan.vendor_slot_of_vendor
         )
-        visit = np.flatnonzero(kind == SITE_VISIT)
-        visit_vendor = [
-            _site_vendor(plan, d, v)
+        visit = np.flatnonzero(batch.kind == SITE_VISIT)
+        events[visit, kernel.SLOT] = [
+            plan.site_slot_of_vendor.get(_site_vendor(plan, d, v), -1)
             for d, v in zip(
                 batch.domain[visit].tolist(), batch.vendor_id[visit].tolist(), strict=True
             )
         ]
-        visit_slot = np.array(
-            [plan.site_slot_of_vendor.get(v, -1) for v in visit_vendor], dtype=np.int64
-        )
-        updates = {
-            IN_ZONE: (state.zone_seen, zone_slot, zone_ev),
-            PURCHASED_AT: (state.bought, bought_slot, purchase),
-            VISITED_SITE: (state.visited, visit_slot, visit),
-        }
-        # First purchase of the local day: no earlier purchase by them that day.
-        prev_day = _asof(
-            state.last_purchase_day,
-            subs[purchase],
-            purchase,
-            day[purchase],
-            subs[purchase],
-            purchase,
-            inclusive=False,
-        )
-        first_of_trip = np.zeros(n, dtype=bool)
-        first_of_trip[purchase] = prev_day != day[purchase]
-
-        # Stage 2: candidate (event, offer) pairs.
-        per_zone = plan.zone_offer_count[zone] if len(zone) else np.empty(0, np.int64)
-        pair_ev = np.repeat(zone_ev, per_zone)
-        pair_offer = (
-            plan.zone_offers[_expand(plan.zone_offer_start[zone], per_zone)]
-            if len(zone)
-            else np.empty(0, np.int64)
-        )
-        trip_ev = purchase[first_of_trip[purchase]]
-        if len(plan.trip_offers) and len(trip_ev):
-            pair_ev = np.concatenate([pair_ev, np.repeat(trip_ev, len(plan.trip_offers))])
-            pair_offer = np.concatenate([pair_offer, np.tile(plan.trip_offers, len(trip_ev))])
-        order = np.lexsort((pair_offer, pair_ev))
-        pair_ev, pair_offer = pair_ev[order], pair_offer[order]
-        outcome = np.full(n, NO_MATCH, dtype=np.int8)
-        alive = np.ones(len(pair_ev), dtype=bool)
-
-        def eliminate(keep: np.ndarray, code: int) -> None:
-            nonlocal alive
-            before = np.bincount(pair_ev[alive], minlength=n) > 0
-            alive = alive & keep
-            after = np.bincount(pair_ev[alive], minlength=n) > 0
-            outcome[before & ~after] = code
-
-        # Stage 3-5: activity and validity, quiet hours, segments.
-        te = t[pair_ev]
-        eliminate(
-            plan.active[pair_offer]
-            & (plan.valid_from[pair_offer] <= te)
-            & (te < plan.valid_until[pair_offer]),
-            INACTIVE,
-        )
-        eliminate(~plan.quiet_many(local)[pair_ev], QUIET_HOURS)
-        holds = np.ones(len(pair_ev), dtype=bool)
-        for g, seg in enumerate(plan.segments):
-            need = np.flatnonzero(alive & plan.requires[g][pair_offer])
-            if not len(need):
-                continue
-            ev = pair_ev[need]
-            if seg.kind == TRAITS:
-                holds[need] &= state.traits[seg.slot, subs[ev]]
-            elif seg.kind == FIRST_PURCHASE_OF_TRIP:
-                holds[need] &= first_of_trip[ev]
-            else:
-                table, slots, upd_ev = updates[seg.kind]
-                mine = upd_ev[slots == seg.slot]
-                last = _asof(table[seg.slot], subs[mine], mine, t[mine], subs[ev], ev, True)
-                holds[need] &= last >= t[ev] - seg.within_us
-        eliminate(holds, SEGMENT)
-
-        # Segment state now advances to the end of the batch (the settle stage never reads it).
-        for table, slots, upd_ev in updates.values():
-            for slot in np.unique(slots[slots >= 0]):
-                mine = upd_ev[slots == slot]
-                np.maximum.at(table[slot], subs[mine], t[mine])
-        if len(purchase):
-            np.maximum.at(state.last_purchase_day, subs[purchase], day[purchase])
-
-        # Stages 6-10, event by event in order.
-        if not settle:
-            alive[:] = False
-        ev_alive, off_alive = pair_ev[alive], pair_offer[alive]
-        events, starts = np.unique(ev_alive, return_index=True)
-        if plan.frequency_max and len(events):
-            # Already capped before this batch means capped now: caps only fill up. Deciding
-            # these here keeps them out of the event-by-event loop (same outcome, faster).
-            recent = state.recent[subs[events]]
-            capped = (recent > (t[events] - plan.frequency_per_us)[:, None]).sum(axis=1)
-            capped = capped >= plan.frequency_max
-            outcome[events[capped]] = FREQUENCY_CAP
-            bounds_all = np.append(starts, len(ev_alive))
-            keep = ~capped
-            take = _expand(bounds_all[:-1][keep], np.diff(bounds_all)[keep])
-            ev_alive, off_alive = ev_alive[take], off_alive[take]
-            events, starts = np.unique(ev_alive, return_index=True)
-        bounds = np.append(starts, len(ev_alive)).tolist()
-        offers = off_alive.tolist()
-        rows: list[tuple[int, Decision]] = []
-        for k, e in enumerate(events.tolist()):
-            d = self._settle(
-                int(subs[e]), int(t[e]), int(day[e]), offers[bounds[k] : bounds[k + 1]]
-            )
-            outcome[e] = d.outcome
-            if d.notified:
-                rows.append((e, d))
+        xy = np.empty((n, 2), dtype=np.float64)
+        xy[:, 0], xy[:, 1] = plan.zones.projection.points(batch.lat, batch.lon)
+        outcome, detail = self._run(events, xy, settle)
+        position = np.flatnonzero((outcome == DELIVERED) | (outcome == HELD_OUT))
+        columns = detail[position].T.copy()  # one contiguous array per field
         return BatchDecisions(
             outcome=outcome,
-            position=np.array([e for e, _ in rows], dtype=np.int64),
-            offer=np.array([d.offer for _, d in rows], dtype=np.int64),
-            price_cents=np.array([d.price_cents for _, d in rows], dtype=np.int64),
-            runner_up_bid_cents=np.array([d.runner_up_bid_cents for _, d in rows], np.int64),
-            eligible=np.array([d.eligible for _, d in rows], dtype=np.int64),
-            arm=np.array([d.arm for _, d in rows], dtype=np.int64),
-            delivered=np.array([d.outcome == DELIVERED for _, d in rows], dtype=bool),
+            position=position,
+            offer=columns[kernel.OFFER],
+            price_cents=columns[kernel.PRICE],
+            runner_up_bid_cents=columns[kernel.RUNNER_UP],
+            eligible=columns[kernel.ELIGIBLE],
+            arm=columns[kernel.ARM],
+            delivered=outcome[position] == DELIVERED,
         )
+
+    def _run(
+        self, events: np.ndarray, xy: np.ndarray, settle: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The compiled stages over prepared events: outcome per event and, for each
+        notification, its detail row (offer, price, runner-up bid, eligible, arm)."""
+        state = self.state
+        state.offer_count.reserve(len(events))  # at most one notification per event
+        outcome = np.empty(len(events), dtype=np.int8)
+        detail = np.empty((len(events), 5), dtype=np.int64)
+        kernel.decide_events(
+            *self._kernel_plan,
+            *kernel.state_arrays(state),
+            events,
+            xy,
+            settle,
+            outcome,
+            detail,
+        )
+        return outcome, detail
 
     def restore_notification(
         self, subscriber_id: int, offer_id: str, time_us: int, price_cents: int, delivered: bool
@@ -390,7 +206,7 @@ class Engine:
         if offer is None:  # an offer no longer configured: nothing to cap or charge
             return
         if plan.cap[offer]:
-            state.offer_count[(offer, s)] = state.offer_count.get((offer, s), 0) + 1
+            state.offer_count.add(offer, s)
         if delivered:
             day = plan.clock.local_us(time_us) // DAY_US
             spend = state.spend
@@ -416,37 +232,21 @@ def _slots(vendor_ids: np.ndarray, index: dict[str, int], slot_of: dict[int, int
     )
 
 
-def _expand(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Concatenate the index ranges [start, start + count) without a Python loop."""
-    total = int(counts.sum())
-    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    return offsets + np.arange(total, dtype=np.int64)
-
-
-def _asof(
-    prior: np.ndarray,
-    upd_sub: np.ndarray,
-    upd_pos: np.ndarray,
-    upd_value: np.ndarray,
-    query_sub: np.ndarray,
-    query_pos: np.ndarray,
-    inclusive: bool,
-) -> np.ndarray:
-    """Per query, the value of the subscriber's latest update at or before its position
-    (strictly before unless `inclusive`), else the value carried over from earlier batches."""
-    result = prior[query_sub].copy()
-    if not len(upd_sub) or not len(query_sub):
-        return result
-    width = int(max(upd_pos.max(), query_pos.max())) + 1
-    keys = upd_sub * width + upd_pos
-    order = np.argsort(keys, kind="stable")
-    keys, values = keys[order], upd_value[order]
-    wanted = query_sub * width + query_pos
-    idx = np.searchsorted(keys, wanted, side="right" if inclusive else "left") - 1
-    found = idx >= 0
-    found[found] = keys[idx[found]] // width == query_sub[found]
-    result[found] = np.maximum(result[found], values[idx[found]])
-    return result
-
-
-__all__ = ["Engine", "Decision", "BatchDecisions", "OUTCOMES", "NEVER"]
+__all__ = [
+    "Engine",
+    "Decision",
+    "BatchDecisions",
+    "OUTCOMES",
+    "NEVER",
+    # outcome codes
+    "NO_MATCH",
+    "INACTIVE",
+    "QUIET_HOURS",
+    "SEGMENT",
+    "FREQUENCY_CAP",
+    "SUBSCRIBER_CAP",
+    "BUDGET",
+    "DELIVERED",
+    "HELD_OUT",
+    "LATE",
+]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pushlift.assignment import assign_arms
+from pushlift.engine.pair_counts import PairCounts
 from pushlift.engine.plan import NEVER, Plan
 from pushlift.schema import AGE_BANDS
 
@@ -47,7 +48,7 @@ class EngineState:
     capacity: int = 1024
     index: dict[int, int] = field(default_factory=dict)
     ids: list[int] = field(default_factory=list)
-    offer_count: dict[tuple[int, int], int] = field(default_factory=dict)
+    offer_count: PairCounts = field(default_factory=PairCounts)  # per (offer, subscriber)
 
     def __post_init__(self) -> None:
         p, c = self.plan, self.capacity
@@ -63,6 +64,11 @@ class EngineState:
             np.zeros(n, np.int64), np.zeros(n, np.int64), np.full(n, NEVER, np.int64)
         )
         self._known: dict[int, tuple[int, str, int]] = {}
+        # Sorted ids and their dense numbers for `_lookup`, rebuilt when ids were added.
+        self._sorted_ids = np.empty(0, dtype=np.int64)
+        self._sorted_numbers = np.empty(0, dtype=np.int64)
+        self._sorted_count = 0
+        self._direct: np.ndarray | None = None  # dense number by id - smallest id, or -1
 
     # -- subscribers --------------------------------------------------------------------
     def set_traits(self, traits: Traits) -> None:
@@ -88,6 +94,9 @@ class EngineState:
 
     def subscribers(self, subscriber_ids: np.ndarray) -> np.ndarray:
         """Dense numbers of many subscribers (registering new ones in order of appearance)."""
+        known = self._lookup(subscriber_ids)
+        if known is not None:
+            return known
         unique, inverse = np.unique(subscriber_ids, return_inverse=True)
         get = self.index.get
         dense = np.array([get(s, -1) for s in unique.tolist()], dtype=np.int64)
@@ -100,6 +109,41 @@ class EngineState:
             fresh = fresh[np.argsort(first_seen[fresh], kind="stable")]
             dense[fresh] = self._register(unique[fresh])
         return dense[inverse]
+
+    def _lookup(self, subscriber_ids: np.ndarray) -> np.ndarray | None:
+        """Dense numbers of known subscribers without a dict lookup per id (the cost that
+        dominated large batches), or None if any id is new. Ids that fill most of their
+        range (the usual case) index a table directly; others are binary-searched."""
+        if self._sorted_count < len(self.ids):
+            self._index_new_ids()
+        if not len(self._sorted_ids) or not len(subscriber_ids):
+            return None
+        if self._direct is not None:
+            lo, hi = self._sorted_ids[0], self._sorted_ids[-1]
+            if subscriber_ids.min() < lo or subscriber_ids.max() > hi:
+                return None
+            dense = self._direct[subscriber_ids - lo]
+            return None if (dense < 0).any() else dense
+        pos = np.searchsorted(self._sorted_ids, subscriber_ids)
+        pos = np.minimum(pos, len(self._sorted_ids) - 1)
+        if not (self._sorted_ids[pos] == subscriber_ids).all():
+            return None
+        return self._sorted_numbers[pos]
+
+    def _index_new_ids(self) -> None:
+        """Merge the ids registered since the last lookup into the sorted index."""
+        ids = np.array(self.ids[self._sorted_count :], dtype=np.int64)
+        numbers = np.arange(self._sorted_count, len(self.ids), dtype=np.int64)
+        order = np.argsort(ids)
+        at = np.searchsorted(self._sorted_ids, ids[order])
+        self._sorted_ids = np.insert(self._sorted_ids, at, ids[order])
+        self._sorted_numbers = np.insert(self._sorted_numbers, at, numbers[order])
+        self._sorted_count = len(self.ids)
+        span = int(self._sorted_ids[-1] - self._sorted_ids[0]) + 1
+        self._direct = None
+        if span <= 4 * len(self._sorted_ids) + 1024:
+            self._direct = np.full(span, -1, dtype=np.int64)
+            self._direct[self._sorted_ids - self._sorted_ids[0]] = self._sorted_numbers
 
     def _register(self, subscriber_ids: np.ndarray) -> np.ndarray:
         start = len(self.ids)

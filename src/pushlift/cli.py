@@ -684,9 +684,16 @@ def demo(
         Path("out")
     ),
     consumers: Annotated[int, typer.Option(help="Number of consumers.")] = 9032,
+    city_subscribers: Annotated[
+        int, typer.Option(help="Subscribers of the city run after the mall (0: no city).")
+    ] = 2000,
+    city_days: Annotated[int, typer.Option(help="Days of city life.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
 ) -> None:
-    """Simulate the mall week, store it, analyse it and write the HTML report."""
+    """Simulate the mall week and a city, store them, analyse them and write the reports.
+
+    The mall's message and the city's offers are decided by the engine; the mall is
+    analysed as a randomized experiment, the city with attribution and KPIs."""
     from pushlift.analysis.experiment import analyze_experiment
     from pushlift.analysis.mall import mall_spec
     from pushlift.analysis.results import to_jsonable
@@ -712,12 +719,41 @@ def demo(
         (out_dir / "analysis.json").write_text(
             json.dumps(to_jsonable(result), indent=1, allow_nan=False) + "\n"
         )
+        kpis = None
+        if city_subscribers:
+            from pushlift.analysis.kpis import kpi_report
+            from pushlift.report.kpis import write_kpi_report
+            from pushlift.sim.city import simulate_city
+
+            step(f"simulating a city of {city_subscribers:,} subscribers for {city_days} days")
+            simulate_city(store, city_subscribers, city_days, seed)
+            step("attribution and KPIs")
+            kpis = kpi_report(store)
+            write_kpi_report(kpis, out_dir / "kpis.html")
+            (out_dir / "kpis.json").write_text(
+                json.dumps(kpis.to_dict(), indent=1, allow_nan=False) + "\n"
+            )
         store.close()
     for line in conclusions(result)[2:5]:
         out.print(f"• {line}", highlight=False)
+    if kpis is not None:
+        for row in kpis.breakdowns["experiment"]:
+            if row.incremental_conversion is not None:
+                out.print(
+                    f"• {row.key}: notifications raised conversion by "
+                    f"{row.incremental_conversion:+.2%} (95% CI "
+                    f"{row.incremental_conversion_ci_low:+.2%} to "
+                    f"{row.incremental_conversion_ci_high:+.2%}) over {row.notifications:,} "
+                    "delivered, against the holdout",
+                    highlight=False,
+                )
+    city = (
+        f"kpis:   {out_dir / 'kpis.html'}, {out_dir / 'kpis.json'}\n" if kpis is not None else ""
+    )
     out.print(
         f"\nstore:  {db}\nexport: {out_dir / 'export'}/consumer.csv, purchase.csv\n"
-        f"json:   {out_dir / 'analysis.json'}\nreport: {report.resolve()}\n"
+        f"json:   {out_dir / 'analysis.json'}\nreport: {report.resolve()}\n{city}"
+        f"see it: .venv/bin/pushlift dashboard --db {db}\n"
         f"done in {time.perf_counter() - started:.1f} s"
     )
 

@@ -17,6 +17,7 @@ from pushlift.schema import age_band_sql
 
 # Group expressions over `attributed_notification a LEFT JOIN consumer c`.
 DIMENSIONS: dict[str, list[str]] = {
+    "experiment": ["CASE WHEN a.experiment_id = '' THEN '(none)' ELSE a.experiment_id END"],
     "vendor": ["a.vendor_id"],
     "offer": ["a.offer_id"],
     "zone": ["coalesce(a.zone_id, '(trip trigger)')"],

@@ -613,6 +613,13 @@ def serve_cmd(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted.")] = (
         1 << 20
     ),
+    allowed_lateness: Annotated[
+        str,
+        typer.Option(
+            help="Decide events up to this far behind the latest decided one (in arrival "
+            "order); older ones are stored but not decided."
+        ),
+    ] = "10s",
 ) -> None:
     """The engine as an HTTP service: post events, get decisions, stream notifications.
 
@@ -628,6 +635,7 @@ def serve_cmd(
             port=port,
             webhook=webhook,
             max_body=max_body_bytes,
+            allowed_lateness=allowed_lateness,
             announce=lambda m: err.print(m, highlight=False),
         )
 

@@ -13,6 +13,7 @@ import pyarrow as pa
 from pushlift.schema import TABLES, VIEWS, Table
 
 DEFAULT_DB = Path("pushlift.duckdb")
+SMALL_APPEND = 16  # rows; below this, binding values beats registering an Arrow table
 
 
 class Store:
@@ -77,9 +78,19 @@ class Store:
                 f"unexpected columns {sorted(extra)}"
             )
         batch = pa.table({name: columns[name] for name in table.column_names})
+        names = ", ".join(table.column_names)
+        if batch.num_rows <= SMALL_APPEND:  # a request's rows: bound values, no Arrow scan
+            if batch.num_rows:
+                row = f"({', '.join('?' * batch.num_columns)})"
+                values = [v for r in batch.to_pylist() for v in r.values()]
+                self.con.execute(
+                    f"INSERT INTO {table.name} ({names}) VALUES "
+                    + ", ".join([row] * batch.num_rows),
+                    values,
+                )
+            return batch.num_rows
         self.con.register("_pushlift_batch", batch)
         try:
-            names = ", ".join(table.column_names)
             self.con.execute(
                 f"INSERT INTO {table.name} ({names}) SELECT {names} FROM _pushlift_batch"
             )

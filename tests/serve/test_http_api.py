@@ -147,6 +147,8 @@ def test_offers_are_managed_validated_and_versioned(service: Service) -> None:
 
 
 def test_metrics_report_rates_latency_and_budget_burn(service: Service) -> None:
+    # xdist may run this module's tests on several servers: post one event here.
+    assert service.post("/v1/events", ping(900, 900, second=49)).status_code == 200
     metrics = service.client.get("/v1/metrics").json()
     assert metrics["events_total"] >= 1
     assert metrics["request_latency_ms"]["p50"] > 0
@@ -185,6 +187,22 @@ def test_server_sent_events_carry_new_deliveries(service: Service) -> None:
     assert delivered is not None
     listener.join(timeout=60)
     assert received and received[0]["notification_id"] == delivered
+
+
+def test_slightly_late_events_are_decided_and_older_ones_only_stored(service: Service) -> None:
+    # Last of this module's tests on the shared server: it moves the engine's clock on.
+    on_time = service.post("/v1/events", ping(700, 700, second=50)).json()
+    assert on_time["outcome"] != "late"
+    # 5 s behind the latest decided event, within the default allowed lateness of 10 s.
+    slightly = service.post("/v1/events", ping(701, 701, second=45)).json()
+    assert slightly["outcome"] in ("delivered", "held_out")
+    assert slightly["notification"]["event_time"] == "2026-03-03T10:00:45.000000Z"
+    old = {**ping(702, 702), "time": "2026-03-03T09:00:00Z"}
+    assert service.post("/v1/events", old).json() == {
+        "event_id": 702,
+        "outcome": "late",
+        "notification": None,
+    }
 
 
 class _FlakySink(BaseHTTPRequestHandler):

@@ -92,12 +92,10 @@ def record_events(store: Store, batch: EventBatch, ingest_us: np.ndarray) -> Non
     store.append(schema.EVENT, _event_columns(batch, ingest_us))
 
 
-def record(
-    store: Store, plan: Plan, batch: EventBatch, decisions: BatchDecisions, ingest_us: np.ndarray
-) -> None:
-    """Append a decided batch (all of it, or nothing; inside an open transaction, as part
-    of it)."""
-    events = _event_columns(batch, ingest_us)
+def notification_columns(
+    plan: Plan, batch: EventBatch, decisions: BatchDecisions, ingest_us: np.ndarray
+) -> dict[str, object]:
+    """The `notification` rows of a decided batch, as columns."""
     pos, offer = decisions.position, decisions.offer
     exp = plan.offer_experiment[offer]
     exp_ids = np.array([e.id for e in plan.experiments] + [None], dtype=object)[exp]
@@ -110,7 +108,7 @@ def record(
     zone_of_offer = np.array(plan.zone_ids + [None], dtype=object)[plan.offer_zone[offer]]
     bids = plan.bid[offer]
     runner = decisions.runner_up_bid_cents
-    notes = {
+    return {
         "notification_id": batch.event_id[pos],
         "event_id": batch.event_id[pos],
         "consumer_id": batch.subscriber_id[pos],
@@ -129,17 +127,28 @@ def record(
         "event_time": _timestamps(batch.time_us[pos]),
         "ingest_time": _timestamps(ingest_us[pos]),
     }
+
+
+def record(
+    store: Store, plan: Plan, batch: EventBatch, decisions: BatchDecisions, ingest_us: np.ndarray
+) -> dict[str, object]:
+    """Append a decided batch (all of it, or nothing; inside an open transaction, as part
+    of it). Returns the notification columns written."""
+    events = _event_columns(batch, ingest_us)
+    notes = notification_columns(plan, batch, decisions, ingest_us)
+    pos = decisions.position
     hour = batch.time_us // HOUR_US
     keys, counts = np.unique(
         np.stack([hour, decisions.outcome.astype(np.int64)]), axis=1, return_counts=True
     )
     if not len(batch):
-        return
+        return notes
     with store.transaction():
         store.append(schema.EVENT, events)
         if len(pos):
             store.append(schema.NOTIFICATION, notes)
         _add_counts(store, keys[0] * HOUR_US, np.array(OUTCOMES, dtype=object)[keys[1]], counts)
+    return notes
 
 
 _UPSERT_COUNTS = (

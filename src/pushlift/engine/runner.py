@@ -100,14 +100,19 @@ class Processed:
     fresh: np.ndarray
     late: np.ndarray
     decisions: BatchDecisions
+    notifications: dict[str, object]  # the columns written to `notification`
+    ingest_us: np.ndarray  # per kept event
 
 
 class Processor:
     """The engine with its store: decides new events in order and records them, one
     transaction per micro-batch. `pushlift run` and `pushlift serve` both use it."""
 
-    def __init__(self, store: Store, plan: Plan) -> None:
+    def __init__(self, store: Store, plan: Plan, allowed_lateness_us: int = 0) -> None:
         self.store, self.plan = store, plan
+        # Events at most this far behind the latest decided one are decided anyway, as of
+        # that latest time (arrival order); older ones are stored as late, not decided.
+        self.allowed_lateness_us = allowed_lateness_us
         save_config(store, plan)
         self.engine, self.clock = rebuild(store, plan)
 
@@ -116,21 +121,29 @@ class Processor:
         fresh = unseen(store, batch)
         clock = self.clock
         # An event older than what was already decided cannot be decided in order.
-        late = fresh & (batch.time_us < clock) if clock is not None else np.zeros_like(fresh)
+        late = (
+            fresh & (batch.time_us < clock - self.allowed_lateness_us)
+            if clock is not None
+            else np.zeros_like(fresh)
+        )
         # Late events are stored (they matter for attribution) but not decided; the whole
         # micro-batch is written in one transaction.
         kept, is_late = batch.take(fresh), late[fresh]
         on_time = np.flatnonzero(~is_late)
         todo = kept.take(on_time)
+        if clock is not None and self.allowed_lateness_us:
+            # The batch is in time order, so raising its early events to the clock keeps it
+            # so; the stored events and notifications keep their own event times.
+            todo = replace(todo, time_us=np.maximum(todo.time_us, clock))
         decisions = self.engine.decide_batch(todo)
         outcome = np.full(len(kept), LATE, dtype=np.int8)
         outcome[on_time] = decisions.outcome
         all_kept = replace(decisions, outcome=outcome, position=on_time[decisions.position])
         now = np.full(len(kept), time.time_ns() // 1000, dtype=np.int64)
-        record(store, self.plan, kept, all_kept, now)
+        notes = record(store, self.plan, kept, all_kept, now)
         if len(todo):
             self.clock = max(clock or 0, int(todo.time_us.max()))
-        return Processed(kept, fresh, is_late, all_kept)
+        return Processed(kept, fresh, is_late, all_kept, notes, now)
 
 
 def run(

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from pushlift.engine.events import from_us
+from pushlift.engine.runner import Processed
+
+ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
+
 # `cursor` orders notifications by ingest time, then id (see outbox.py).
 SELECT = """
 SELECT notification_id, consumer_id, offer_id, vendor_id, zone_id, experiment_id, arm,
@@ -31,3 +36,33 @@ FIELDS = (
 
 def as_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     return dict(zip(FIELDS, row, strict=True))
+
+
+def from_decisions(done: Processed) -> dict[int, dict[str, Any]]:
+    """The notifications a micro-batch just wrote, by id, without reading them back."""
+    cols, kept = done.notifications, done.kept
+    position = done.decisions.position
+    out = {}
+    for j, i in enumerate(position.tolist()):
+        note_id = int(kept.event_id[i])
+        out[note_id] = {
+            "notification_id": note_id,
+            "subscriber_id": int(kept.subscriber_id[i]),
+            "offer_id": _item(cols["offer_id"], j),
+            "vendor_id": _item(cols["vendor_id"], j),
+            "zone_id": _item(cols["zone_id"], j),
+            "experiment_id": _item(cols["experiment_id"], j),
+            "arm": _item(cols["arm"], j),
+            "delivered": bool(done.decisions.delivered[j]),
+            "price_cents": int(done.decisions.price_cents[j]),
+            "reason": _item(cols["reason"], j),
+            "content": _item(cols["content"], j),
+            "event_time": from_us(int(kept.time_us[i])).strftime(ISO),
+            "cursor": f"{int(done.ingest_us[i])}:{note_id}",
+        }
+    return out
+
+
+def _item(column: object, j: int) -> Any:
+    value = column[j]  # type: ignore[index]
+    return value.item() if hasattr(value, "item") else value

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import uvicorn
 
-from pushlift.engine.config import load_config
+from pushlift.engine.config import load_config, parse_duration
 from pushlift.errors import PushliftError
 from pushlift.serve import config_versions
 from pushlift.serve.api import MAX_BODY_BYTES, create_service_app
@@ -41,6 +41,7 @@ def run_service(
     port: int = 8060,
     webhook: str | None = None,
     max_body: int = MAX_BODY_BYTES,
+    allowed_lateness: str = "10s",
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then finish in-flight requests and drain the webhook."""
@@ -66,7 +67,11 @@ def run_service(
                 "warning: no API keys in this store, so every write is refused; stop, run "
                 "`pushlift keys create NAME`, and start again"
             )
-        service = DecisionService(store, engine_config, change)
+        try:
+            lateness_us = parse_duration(allowed_lateness)
+        except ValueError as e:
+            raise PushliftError(f"--allowed-lateness: {e}") from None
+        service = DecisionService(store, engine_config, change, lateness_us)
         feed = Feed(store)
         sender = WebhookSender(store, feed, webhook) if webhook else None
         app = create_service_app(
@@ -98,6 +103,10 @@ def run_service(
             server.run()
         if sender is not None:
             sender.close(DRAIN_S)
+        # No thread may still be querying when the store closes (DuckDB aborts otherwise).
+        service.close()
+        if app.state.warm.is_alive():
+            app.state.warm.join(timeout=60)
     finally:
         store.close()
 

@@ -29,8 +29,11 @@ Listener = Callable[[list[dict[str, Any]]], None]
 
 
 class DecisionService:
-    def __init__(self, store: Store, config: EngineConfig, change: str) -> None:
+    def __init__(
+        self, store: Store, config: EngineConfig, change: str, allowed_lateness_us: int = 0
+    ) -> None:
         self.store = store.cursor()  # the engine's own connection: others read on theirs
+        self.allowed_lateness_us = allowed_lateness_us
         self.lock = threading.Lock()
         self.metrics = Metrics()
         self.listeners: list[Listener] = []
@@ -39,7 +42,7 @@ class DecisionService:
     def _use(self, config: EngineConfig, change: str) -> None:
         self.version = config_versions.apply(self.store, config, change)
         self.config = config
-        self.processor = Processor(self.store, Plan(config))
+        self.processor = Processor(self.store, Plan(config), self.allowed_lateness_us)
 
     def reconfigure(self, config: EngineConfig, change: str) -> int:
         """Decide with `config` from now on (state rebuilt from the store); its version."""
@@ -52,9 +55,10 @@ class DecisionService:
         started = time.perf_counter()
         with self.metrics.request(), self.lock:
             done = self.processor.process(batch)
-            # Only duplicates and new notifications have a stored notification to return.
-            look_up = (~done.fresh).any() or len(done.decisions.position)
-            stored = self._stored_notifications(batch.event_id) if look_up else {}
+            # New notifications come from the decisions; only duplicates are looked up.
+            stored = notes.from_decisions(done)
+            if (~done.fresh).any():
+                stored |= self._stored_notifications(batch.event_id[~done.fresh])
         outcome = np.full(len(batch), -1, dtype=np.int16)
         outcome[done.fresh] = done.decisions.outcome
         results = []
@@ -85,6 +89,11 @@ class DecisionService:
             where = f"WHERE notification_id IN ({', '.join('?' * len(part))})"
             rows += self.store.con.execute(notes.SELECT + where, part).fetchall()
         return {int(r[0]): notes.as_dict(r) for r in rows}
+
+    def close(self) -> None:
+        """Release the engine's connection once the decision in progress, if any, is done."""
+        with self.lock:
+            self.store.close()
 
     def budget_burn(self) -> list[dict[str, Any]]:
         """Spend so far per offer against its budgets (cents). Read without the lock, so

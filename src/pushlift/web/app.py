@@ -71,8 +71,10 @@ def create_app(store: Store, *, follower: Follower | None = None, warm: bool = T
     for page in PAGES:
         _add_page(app, db, page, version)
 
+    # Kept on the app so the process can wait for it before closing the store.
+    app.state.warm = threading.Thread(target=_warm, args=(db,), daemon=True, name="pushlift-warm")
     if warm:
-        threading.Thread(target=_warm, args=(db,), daemon=True, name="pushlift-warm").start()
+        app.state.warm.start()
     return app
 
 

@@ -205,6 +205,30 @@ def test_slightly_late_events_are_decided_and_older_ones_only_stored(service: Se
     }
 
 
+def test_concurrent_posts_share_commits_and_agree_on_duplicates(service: Service) -> None:
+    # After the lateness test: its clock is at 10:00:50, and these are within 10 s of it.
+    answers: dict[int, list[dict]] = {}
+
+    def post(client_no: int) -> None:
+        with httpx.Client(base_url=service.url, headers=service.client.headers) as c:
+            for k in range(8):
+                event = ping(2000 + 10 * client_no + k, 2000 + 10 * client_no + k, second=51 + k)
+                answers.setdefault(client_no, []).append(c.post("/v1/events", json=event).json())
+            # Every client also posts the same event: one decision, the rest duplicates.
+            answers[client_no].append(c.post("/v1/events", json=ping(2999, 2999, second=59)).json())
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    own = [a for n in range(6) for a in answers[n][:-1]]
+    assert len(own) == 48 and {a["outcome"] for a in own} <= {"delivered", "held_out"}
+    shared = [answers[n][-1] for n in range(6)]
+    assert [a["outcome"] for a in shared].count("duplicate") == 5
+    assert len({json.dumps(a["notification"], sort_keys=True) for a in shared}) == 1
+
+
 class _FlakySink(BaseHTTPRequestHandler):
     """A webhook receiver that fails its first two requests."""
 

@@ -183,8 +183,13 @@ def _events(first: int, subscribers: range, hour: int) -> list[str]:
 
 def _page_caught_up(tab: Tab, app: Dashboard, events: int) -> dict[str, Any]:
     """Wait until the engine stored `events` and the page shows that data version."""
+    # The engine stores a batch, then reports its progress: wait for both.
     status = wait_for(
-        lambda: (v := app.get("/api/version"))["counts"]["events"] == events and v,
+        lambda: (
+            (v := app.get("/api/version"))["counts"]["events"] == events
+            and v["follow"]["events_read"] == events
+            and v
+        ),
         timeout=TIMEOUT_MS / 1000,  # the engine's first batch compiles its kernels
         what=f"{events} events stored",
     )

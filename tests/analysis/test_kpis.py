@@ -245,7 +245,7 @@ def test_timestamps_use_utc_days() -> None:
 def test_every_kpi_is_defined_in_the_readme() -> None:
     from pathlib import Path
 
-    from pushlift.analysis.kpis import DEFINITIONS, LABELS
+    from pushlift.analysis.kpi_definitions import DEFINITIONS, LABELS
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for name, definition in DEFINITIONS.items():
@@ -257,8 +257,8 @@ def test_sparse_holdouts_get_calibrated_intervals() -> None:
     conversion at all; their interval (Agresti-Caffo) must still cover the true lift,
     so that coverage over all samples stays at least near 95%. (At counts this small both
     methods are conservative: about 99% here.)"""
+    from pushlift.analysis.kpi_effects import incremental
     from pushlift.analysis.kpi_queries import ArmSums
-    from pushlift.analysis.kpis import _incremental
 
     rng = np.random.default_rng(7)
     p0, p1, n0, n1 = 0.01, 0.06, 60, 250
@@ -269,7 +269,7 @@ def test_sparse_holdouts_get_calibrated_intervals() -> None:
         for delivered, n, p in ((False, n0, p0), (True, n1, p1)):
             k = int(rng.binomial(n, p))  # one notification per subscriber
             cells.append(ArmSums("all", "e", delivered, n, n, n, k, k, k, 0, 0, 0, 0))
-        est, _, _ = _incremental(cells, "conversion")
+        est, _, _ = incremental(cells, "conversion")
         hit = est.ci_low <= p1 - p0 <= est.ci_high
         covered += hit
         if cells[0].conversions == 0:

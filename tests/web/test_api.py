@@ -112,7 +112,7 @@ def test_engagement_page(dashboard: Dashboard) -> None:
 
 
 def test_definitions_cover_every_kpi(dashboard: Dashboard) -> None:
-    from pushlift.analysis.kpis import DEFINITIONS
+    from pushlift.analysis.kpi_definitions import DEFINITIONS
 
     kpis = dashboard.get("/api/definitions")["kpis"]
     assert {k["name"] for k in kpis} == set(DEFINITIONS)

@@ -133,7 +133,7 @@ def offers(db: Database, params: dict[str, str]) -> dict[str, Any]:
 
 def definitions(db: Database, params: dict[str, str]) -> dict[str, Any]:
     """Every KPI with its label and one-line definition."""
-    from pushlift.analysis.kpis import DEFINITIONS, LABELS
+    from pushlift.analysis.kpi_definitions import DEFINITIONS, LABELS
 
     return {
         "title": "KPI definitions",

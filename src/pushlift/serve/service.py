@@ -1,8 +1,9 @@
 """The engine as a service: decide posted events, durably, once per event id.
 
 One lock serializes decisions (the engine's state is sequential by nature). A request's
-events are decided and written in one transaction before the response is sent, so an
-acknowledged event is in the store. An event id seen before is not decided again: the
+events are decided and written in one transaction (shared with the requests waiting at the
+same moment: group commit) before the response is sent, so an acknowledged event is in
+the store. An event id seen before is not decided again: the
 response carries the notification stored for it the first time, if any. After a crash the
 engine's state is rebuilt from the store, like `pushlift run` does.
 """

@@ -58,21 +58,14 @@ def _ratio(cell: q.ArmSums, metric: str) -> RatioStatistic:
 
 def rate(cells: list[q.ArmSums]) -> Estimate:
     """Conversion rate per notification of `cells` pooled, with a clustered interval."""
-    n = sum(c.subscribers for c in cells)
-    notes = sum(c.notifications for c in cells)
-    if not notes:
+    if not cells or not sum(c.notifications for c in cells):
         return NONE
-    stat = RatioStatistic(
-        n,
-        sum(c.conversions for c in cells),
-        sum(c.conversions_sq for c in cells),
-        notes,
-        sum(c.notifications_sq for c in cells),
-        sum(c.conversions_x_notes for c in cells),
-    )
-    if n < 2:
+    sums = zip(*(c.sums() for c in cells), strict=True)
+    pooled = q.ArmSums(*cells[0].labels(), *(sum(x) for x in sums))
+    stat = _ratio(pooled, "conversion")
+    if stat.n < 2:
         return Estimate(stat.mean)
-    half = Z * math.sqrt(stat.variance / n)
+    half = Z * math.sqrt(stat.variance / stat.n)
     return Estimate(stat.mean, stat.mean - half, stat.mean + half)
 
 
@@ -134,4 +127,33 @@ def cost_per(conversions: Estimate, spend: int) -> Estimate:
         spend / conversions.value,
         spend / hi if hi and hi > 0 else None,
         spend / lo if lo and lo > 0 else None,
+    )
+
+
+@dataclass(frozen=True)
+class GroupEffects:
+    """A group's rates and what delivery caused (totals scale the per-notification effect
+    by the delivered notifications of the experiments that have a holdout to compare)."""
+
+    conversion_rate: Estimate
+    holdout_conversion_rate: Estimate
+    incremental_conversion: Estimate  # per delivered notification
+    incremental_conversions: Estimate
+    incremental_revenue_cents: Estimate
+    incremental_roas: Estimate
+    cost_per_incremental_conversion_cents: Estimate
+
+
+def group_effects(cells: list[q.ArmSums]) -> GroupEffects:
+    conversion, covered, spend = incremental(cells, "conversion")
+    revenue, covered_r, spend_r = incremental(cells, "revenue")
+    conversions, revenue_total = conversion.scaled(covered), revenue.scaled(covered_r)
+    return GroupEffects(
+        conversion_rate=rate([c for c in cells if c.delivered]),
+        holdout_conversion_rate=rate([c for c in cells if not c.delivered]),
+        incremental_conversion=conversion,
+        incremental_conversions=conversions,
+        incremental_revenue_cents=revenue_total,
+        incremental_roas=revenue_total.scaled(1 / spend_r) if spend_r else NONE,
+        cost_per_incremental_conversion_cents=cost_per(conversions, spend),
     )

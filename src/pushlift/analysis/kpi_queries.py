@@ -9,7 +9,7 @@ squares and cross-products.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import duckdb
 
@@ -48,6 +48,12 @@ class ArmSums:
     revenue_sq: float
     revenue_x_notes: float
     spend_cents: int
+
+    def labels(self) -> tuple[str, str, bool]:
+        return self.key, self.experiment_id, self.delivered
+
+    def sums(self) -> tuple[float, ...]:
+        return tuple(getattr(self, f.name) for f in fields(self)[3:])
 
 
 _ARM_SUMS = """

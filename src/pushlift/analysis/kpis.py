@@ -21,11 +21,10 @@ from pushlift.analysis.kpi_effects import (
     ALPHA,
     NONE,
     Estimate,
+    GroupEffects,
     Z,
-    cost_per,
     div,
-    incremental,
-    rate,
+    group_effects,
 )
 from pushlift.analysis.stats import Proportion, benjamini_hochberg
 from pushlift.store import Store
@@ -131,34 +130,31 @@ class KpiReport:
 # ---------------------------------------------------------------------------
 
 
-def _group_row(key: str, cells: list[q.ArmSums], reach: int) -> GroupKpis:
+def _group_row(
+    key: str, cells: list[q.ArmSums], reach: int, fx: GroupEffects | None = None
+) -> GroupKpis:
+    fx = fx or group_effects(cells)
     sent = [c for c in cells if c.delivered]
-    held = [c for c in cells if not c.delivered]
-    notes = sum(c.notifications for c in sent)
-    spend = sum(c.spend_cents for c in sent)
     revenue = sum(c.revenue_cents for c in sent)
-    inc_conv, covered, covered_spend = incremental(cells, "conversion")
-    inc_rev, covered_r, covered_spend_r = incremental(cells, "revenue")
-    total_inc_rev = inc_rev.scaled(covered_r).value
-    total_inc_conv = inc_conv.scaled(covered)
+    spend = sum(c.spend_cents for c in sent)
     return GroupKpis(
         key=key,
-        notifications=notes,
-        held_out=sum(c.notifications for c in held),
+        notifications=sum(c.notifications for c in sent),
+        held_out=sum(c.notifications for c in cells if not c.delivered),
         reach=reach,
         conversions=sum(c.conversions for c in sent),
-        conversion_rate=rate(sent).value,
-        incremental_conversion=inc_conv.value,
-        incremental_conversion_ci_low=inc_conv.ci_low,
-        incremental_conversion_ci_high=inc_conv.ci_high,
-        incremental_conversion_p_value=inc_conv.p_value,
+        conversion_rate=fx.conversion_rate.value,
+        incremental_conversion=fx.incremental_conversion.value,
+        incremental_conversion_ci_low=fx.incremental_conversion.ci_low,
+        incremental_conversion_ci_high=fx.incremental_conversion.ci_high,
+        incremental_conversion_p_value=fx.incremental_conversion.p_value,
         revenue_cents=revenue,
-        incremental_revenue_cents=total_inc_rev,
+        incremental_revenue_cents=fx.incremental_revenue_cents.value,
         spend_cents=spend,
         roas=div(revenue, spend),
-        incremental_roas=div(total_inc_rev, covered_spend_r),
-        incremental_conversions=total_inc_conv.value,
-        cost_per_incremental_conversion_cents=cost_per(total_inc_conv, covered_spend).value,
+        incremental_roas=fx.incremental_roas.value,
+        incremental_conversions=fx.incremental_conversions.value,
+        cost_per_incremental_conversion_cents=fx.cost_per_incremental_conversion_cents.value,
     )
 
 
@@ -174,27 +170,25 @@ def _with_significance(rows: list[GroupKpis]) -> list[GroupKpis]:
     return out
 
 
-def _breakdown(
-    con: duckdb.DuckDBPyConnection, keys: list[str], cells: list[q.ArmSums] | None = None
-) -> list[GroupKpis]:
+def _breakdown(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[GroupKpis]:
     grouped: dict[str, list[q.ArmSums]] = defaultdict(list)
-    for cell in q.arm_sums(con, keys) if cells is None else cells:
+    for cell in q.arm_sums(con, keys):
         grouped[cell.key].append(cell)
     reached = q.reach(con, keys)
     rows = [_group_row(k, cells, reached.get(k, 0)) for k, cells in grouped.items()]
     return _with_significance(rows)
 
 
-def _fillrate(outcomes: dict[str, int]) -> float | None:
+def _fill_rate(outcomes: dict[str, int]) -> float | None:
     """Notified (delivered or held out) / events that matched at least one offer."""
     matched = sum(v for k, v in outcomes.items() if k not in ("no_match", "late"))
     return div(outcomes.get("delivered", 0) + outcomes.get("held_out", 0), matched)
 
 
-def _with_fillrate(
+def _with_fill_rate(
     rows: tuple[GroupKpis, ...], by_hour: dict[str, dict[str, int]]
 ) -> tuple[GroupKpis, ...]:
-    return tuple(replace(r, fill_rate=_fillrate(by_hour.get(r.key, {}))) for r in rows)
+    return tuple(replace(r, fill_rate=_fill_rate(by_hour.get(r.key, {}))) for r in rows)
 
 
 def _retention(con: duckdb.DuckDBPyConnection, days: int) -> tuple[Estimate, Estimate]:
@@ -225,14 +219,15 @@ def kpi_report(
     con = store.con if isinstance(store, Store) else store
     attribute(con, window_hours, touch)
     cells = q.arm_sums(con, q.OVERALL)
-    overall_rows = _breakdown(con, q.OVERALL, cells)
+    fx = group_effects(cells)
+    row = _group_row("all", cells, q.reach(con, q.OVERALL).get("all", 0), fx) if cells else None
     breakdowns = {dim: tuple(_breakdown(con, keys)) for dim, keys in q.DIMENSIONS.items()}
-    breakdowns["hour"] = _with_fillrate(breakdowns["hour"], q.decision_outcomes_by_hour(con))
+    breakdowns["hour"] = _with_fill_rate(breakdowns["hour"], q.decision_outcomes_by_hour(con))
     outcomes = q.decision_outcomes(con)
     trend = tuple(TrendPoint(*row) for row in q.trend(con))
     overall = _overall(
-        overall_rows[0] if overall_rows else None,
-        cells,
+        row,
+        fx,
         breakdowns["vendor"],
         outcomes,
         _retention(con, retention_days),
@@ -244,40 +239,34 @@ def kpi_report(
         overall=overall,
         breakdowns=breakdowns,
         trend=trend,
-        funnel=_funnel(outcomes, overall_rows[0] if overall_rows else None),
+        funnel=_funnel(outcomes, row),
     )
 
 
 def _overall(
     row: GroupKpis | None,
-    cells: list[q.ArmSums],
+    fx: GroupEffects,
     vendors: tuple[GroupKpis, ...],
     outcomes: dict[str, int],
     retention: tuple[Estimate, Estimate],
 ) -> tuple[Kpi, ...]:
-    inc_conv, covered, covered_spend = incremental(cells, "conversion")
-    inc_rev, _, _ = incremental(cells, "revenue")
-    total_conv = inc_conv.scaled(covered)
-    total_rev = inc_rev.scaled(covered)
-    cost = cost_per(total_conv, covered_spend)
-    spend = row.spend_cents if row else 0
-    revenue = row.revenue_cents if row else 0
+    row = row or GroupKpis.empty("all")
     values: dict[str, Estimate] = {
-        "notifications": Estimate(row.notifications if row else 0),
-        "held_out": Estimate(row.held_out if row else 0),
-        "reach": Estimate(row.reach if row else 0),
-        "conversions": Estimate(row.conversions if row else 0),
-        "conversion_rate": rate([c for c in cells if c.delivered]),
-        "holdout_conversion_rate": rate([c for c in cells if not c.delivered]),
-        "incremental_conversion": inc_conv,
-        "incremental_conversions": total_conv,
-        "revenue_cents": Estimate(revenue),
-        "incremental_revenue_cents": total_rev,
-        "spend_cents": Estimate(spend),
-        "cost_per_incremental_conversion_cents": cost,
-        "roas": Estimate(div(revenue, spend)),
-        "incremental_roas": total_rev.scaled(1 / covered_spend) if covered_spend else NONE,
-        "fill_rate": Estimate(_fillrate(outcomes)),
+        "notifications": Estimate(row.notifications),
+        "held_out": Estimate(row.held_out),
+        "reach": Estimate(row.reach),
+        "conversions": Estimate(row.conversions),
+        "conversion_rate": fx.conversion_rate,
+        "holdout_conversion_rate": fx.holdout_conversion_rate,
+        "incremental_conversion": fx.incremental_conversion,
+        "incremental_conversions": fx.incremental_conversions,
+        "revenue_cents": Estimate(row.revenue_cents),
+        "incremental_revenue_cents": fx.incremental_revenue_cents,
+        "spend_cents": Estimate(row.spend_cents),
+        "cost_per_incremental_conversion_cents": fx.cost_per_incremental_conversion_cents,
+        "roas": Estimate(row.roas),
+        "incremental_roas": fx.incremental_roas,
+        "fill_rate": Estimate(_fill_rate(outcomes)),
         "retention_rate": retention[0],
         "holdout_retention_rate": retention[1],
         "vendor_success_rate": Estimate(
@@ -292,6 +281,7 @@ def _overall(
 
 
 def _funnel(outcomes: dict[str, int], row: GroupKpis | None) -> tuple[FunnelStage, ...]:
+    """Events decided, down to delivered notifications that converted."""
     decided = sum(v for k, v in outcomes.items() if k != "late")
     matched = decided - outcomes.get("no_match", 0)
     return (

@@ -40,7 +40,9 @@ def as_dict(row: tuple[Any, ...]) -> dict[str, Any]:
 
 def from_decisions(done: Processed) -> dict[int, dict[str, Any]]:
     """The notifications a micro-batch just wrote, by id, without reading them back."""
-    cols, kept = done.notifications, done.kept
+    # Object columns (ids, texts) hold plain Python values already.
+    cols: dict[str, Any] = done.notifications
+    kept = done.kept
     position = done.decisions.position
     out = {}
     for j, i in enumerate(position.tolist()):
@@ -48,21 +50,17 @@ def from_decisions(done: Processed) -> dict[int, dict[str, Any]]:
         out[note_id] = {
             "notification_id": note_id,
             "subscriber_id": int(kept.subscriber_id[i]),
-            "offer_id": _item(cols["offer_id"], j),
-            "vendor_id": _item(cols["vendor_id"], j),
-            "zone_id": _item(cols["zone_id"], j),
-            "experiment_id": _item(cols["experiment_id"], j),
-            "arm": _item(cols["arm"], j),
+            "offer_id": cols["offer_id"][j],
+            "vendor_id": cols["vendor_id"][j],
+            "zone_id": cols["zone_id"][j],
+            "experiment_id": cols["experiment_id"][j],
+            "arm": cols["arm"][j],
             "delivered": bool(done.decisions.delivered[j]),
             "price_cents": int(done.decisions.price_cents[j]),
-            "reason": _item(cols["reason"], j),
-            "content": _item(cols["content"], j),
+            "reason": cols["reason"][j],
+            "content": cols["content"][j],
             "event_time": from_us(int(kept.time_us[i])).strftime(ISO),
             "cursor": f"{int(done.ingest_us[i])}:{note_id}",
         }
     return out
 
-
-def _item(column: object, j: int) -> Any:
-    value = column[j]  # type: ignore[index]
-    return value.item() if hasattr(value, "item") else value

@@ -272,3 +272,42 @@ def test_the_webhook_retries_until_the_sink_accepts(tmp_path: Path) -> None:
     finally:
         service.stop()
         sink.shutdown()
+
+
+class _Sink(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        type(self).received.extend(body["notifications"])
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_the_webhook_resumes_after_a_restart_without_resending(tmp_path: Path) -> None:
+    port = free_port()
+    sink = ThreadingHTTPServer(("127.0.0.1", port), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    db, config, write, _ = new_store(tmp_path)
+    hook = ("--webhook", f"http://127.0.0.1:{port}/hook")
+    events = stream(240)
+    delivered: set[int] = set()
+    try:
+        for part, extra in ((events[:120], ("--config", config)), (events[120:], ())):
+            service = Service(db, *extra, *hook, key=write, log=tmp_path / "serve.log")
+            try:
+                results = service.post("/v1/events/batch", {"events": part}).json()["results"]
+                delivered |= {r["event_id"] for r in results if r["outcome"] == "delivered"}
+                start = time.monotonic()
+                while {n["notification_id"] for n in _Sink.received} != delivered:
+                    assert time.monotonic() - start < 120, "the webhook did not deliver"
+                    time.sleep(0.1)
+            finally:
+                assert service.stop() == 0
+        ids = [n["notification_id"] for n in _Sink.received]
+        assert len(ids) == len(set(ids)) == len(delivered)  # each once, none resent
+    finally:
+        sink.shutdown()

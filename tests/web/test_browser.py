@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pushlift.web.format import fmt
+from pushlift.report.numbers import fmt
 
 from .process import Dashboard, wait_for
 

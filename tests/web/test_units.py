@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from pushlift.engine.stream import ndjson_batches
-from pushlift.web.format import fmt, fmt_ci
+from pushlift.report.numbers import fmt, fmt_ci
 from pushlift.web.map_page import HEIGHT, WIDTH, Projection, map_svg
 
 
@@ -83,15 +83,14 @@ def test_stdin_batches_end_at_a_pause_not_only_at_the_end() -> None:
     assert first.event_id.tolist() == [0, 1, 2]
     # A line split across writes is kept whole; the last line may lack its newline.
     text = "".join(LINE % (i, i) for i in range(3, 6)).rstrip("\n")
-    done = threading.Event()
 
     def writer() -> None:
         os.write(write, text[:40].encode())
         os.write(write, text[40:].encode())
         os.close(write)
-        done.set()
 
-    threading.Thread(target=writer).start()
-    rest = [b.event_id.tolist() for b in batches]
-    assert done.is_set()
+    thread = threading.Thread(target=writer)
+    thread.start()
+    rest = [b.event_id.tolist() for b in batches]  # ends at end of stream, after the close
+    thread.join(timeout=10)
     assert sum(rest, []) == [3, 4, 5]

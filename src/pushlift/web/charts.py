@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from pushlift.web.format import fmt
+from pushlift.report.numbers import fmt
 
 TREND_SERIES = (
     ("notifications", "sent", "#3b7dd8"),

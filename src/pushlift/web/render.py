@@ -9,8 +9,8 @@ from typing import Any
 import jinja2
 
 from pushlift import __version__
+from pushlift.report.numbers import fmt, fmt_ci
 from pushlift.web import charts, map_page
-from pushlift.web.format import fmt, fmt_ci
 from pushlift.web.kpi_pages import BREAKDOWN_COLUMNS
 
 

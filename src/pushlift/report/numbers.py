@@ -1,4 +1,4 @@
-"""How the dashboard writes numbers: one place, so every page and test agrees.
+"""How pushlift writes numbers: one place, so the dashboard, the reports and the terminal agree.
 
 Rounding is half away from zero on the exact value of the float (`Decimal(x)`), which
 is what a reader expects and does not depend on the platform's float formatting.

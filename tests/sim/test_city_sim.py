@@ -100,3 +100,20 @@ def test_same_seed_same_notifications() -> None:
     first = run(3)
     assert first and run(3) == first
     assert run(4) != first
+
+
+def test_a_new_city_keeps_the_mall_weeks_engine_counts() -> None:
+    from pushlift.sim import mall
+
+    store = Store.open(":memory:")
+    model = mall.MallModel()
+    mall.write_week(store, mall.simulate_week(300, 3, model), model, replace=False)
+    mall_hours = "SELECT count(*), sum(events) FROM decision_count WHERE hour < '2020-01-01'"
+    before = store.con.execute(mall_hours).fetchall()
+    assert before[0][0] > 0
+    for _ in range(2):  # the second city replaces the first, counts included
+        simulate_city(store, 200, 1, seed=4)
+    assert store.con.execute(mall_hours).fetchall() == before
+    city = "SELECT sum(events) FROM decision_count WHERE hour >= '2026-01-01'"
+    events = "SELECT count(*) FROM event WHERE consumer_id > 100000000"
+    assert store.con.execute(city).fetchall() == store.con.execute(events).fetchall()

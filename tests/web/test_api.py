@@ -109,6 +109,9 @@ def test_engagement_page(dashboard: Dashboard) -> None:
     assert sum(v for (_, w), v in n.items() if w == 30) == data["customers"]
     methods = {c["method"] for c in data["comparisons"]}
     assert methods == {"difference in means", "regression adjusted", "inverse propensity weighted"}
+    # Spend differences are dollars, purchase differences counts (the page formats by unit).
+    units = {c["outcome"]: c["unit"] for c in data["comparisons"]}
+    assert units == {"net_spend": "dollars", "purchases": "ratio"}
 
 
 def test_definitions_cover_every_kpi(dashboard: Dashboard) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 
@@ -86,6 +87,7 @@ def test_stdin_batches_end_at_a_pause_not_only_at_the_end() -> None:
 
     def writer() -> None:
         os.write(write, text[:40].encode())
+        time.sleep(0.2)  # longer than the idle pause: the reader sees half a line first
         os.write(write, text[40:].encode())
         os.close(write)
 

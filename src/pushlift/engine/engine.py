@@ -179,7 +179,8 @@ class Engine:
         """The compiled stages over prepared events: outcome per event and, for each
         notification, its detail row (offer, price, runner-up bid, eligible, arm)."""
         state = self.state
-        state.offer_count.reserve(len(events))  # at most one notification per event
+        if settle and self.plan.cap.any():  # at most one notification per event
+            state.offer_count.reserve(len(events))
         outcome = np.empty(len(events), dtype=np.int8)
         detail = np.empty((len(events), 5), dtype=np.int64)
         kernel.decide_events(

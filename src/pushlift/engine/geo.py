@@ -17,7 +17,7 @@ import numpy as np
 from pushlift.engine.config import Zone
 
 EARTH_RADIUS_M = 6_371_008.8
-_KEY_OFFSET = 1 << 30  # keeps grid coordinates positive inside the int64 cell key
+KEY_OFFSET = 1 << 30  # keeps grid coordinates positive inside the int64 cell key
 
 
 @dataclass(frozen=True)
@@ -61,30 +61,6 @@ class Shape:
             return cx - r, cy - r, cx + r, cy + r
         return min(self.xs), min(self.ys), max(self.xs), max(self.ys)
 
-    def contains(self, x: float, y: float) -> bool:
-        if self.circle is not None:
-            cx, cy, r = self.circle
-            dx, dy = x - cx, y - cy
-            return dx * dx + dy * dy <= r * r
-        inside = False
-        n = len(self.xs)
-        for i in range(n):
-            x1, y1, x2, y2 = self.xs[i - 1], self.ys[i - 1], self.xs[i], self.ys[i]
-            if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
-                inside = not inside
-        return inside
-
-    def polygon_contains_many(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """The polygon test for many points (circles are tested in bulk by ZoneIndex)."""
-        inside = np.zeros(len(x), dtype=bool)
-        n = len(self.xs)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            for i in range(n):
-                x1, y1, x2, y2 = self.xs[i - 1], self.ys[i - 1], self.xs[i], self.ys[i]
-                crosses = (y1 > y) != (y2 > y)
-                inside ^= crosses & (x < (x2 - x1) * (y - y1) / (y2 - y1) + x1)
-        return inside
-
 
 class ZoneIndex:
     """Which zones contain a point: a grid of cells listing the zones that may touch them."""
@@ -102,14 +78,13 @@ class ZoneIndex:
             for ix in range(math.floor(x0 / cell_m), math.floor(x1 / cell_m) + 1):
                 for iy in range(math.floor(y0 / cell_m), math.floor(y1 / cell_m) + 1):
                     cells.setdefault(self._key(ix, iy), []).append(zone)
-        self.by_cell = {key: tuple(zs) for key, zs in cells.items()}
         keys = sorted(cells)
         self.cell_keys = np.array(keys, dtype=np.int64)
         counts = np.array([len(cells[k]) for k in keys], dtype=np.int64)
         self.cell_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
         self.cell_count = counts
         self.cell_zones = np.array([z for k in keys for z in cells[k]], dtype=np.int64)
-        # Circles are tested for all pairs at once; polygons zone by zone.
+        # Zone shapes as arrays for the compiled zone test (kernel.py).
         self.is_circle = np.array([s.circle is not None for s in self.shapes], dtype=bool)
         circles = [s.circle or (0.0, 0.0, 0.0) for s in self.shapes]
         self.cx = np.array([c[0] for c in circles], dtype=float)
@@ -118,37 +93,4 @@ class ZoneIndex:
 
     @staticmethod
     def _key(ix: int, iy: int) -> int:
-        return (ix + _KEY_OFFSET) * (1 << 31) + (iy + _KEY_OFFSET)
-
-    def zones_at(self, lat: float, lon: float) -> list[int]:
-        """Indices of the zones containing one point."""
-        x, y = self.projection.point(lat, lon)
-        key = self._key(math.floor(x / self.cell_m), math.floor(y / self.cell_m))
-        return [z for z in self.by_cell.get(key, ()) if self.shapes[z].contains(x, y)]
-
-    def zone_pairs(self, lat: np.ndarray, lon: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """All (point index, zone index) pairs with the point inside the zone."""
-        if len(self.cell_keys) == 0 or len(lat) == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
-        x, y = self.projection.points(lat, lon)
-        ix = np.floor(x / self.cell_m).astype(np.int64)
-        iy = np.floor(y / self.cell_m).astype(np.int64)
-        keys = (ix + _KEY_OFFSET) * (1 << 31) + (iy + _KEY_OFFSET)
-        pos = np.minimum(np.searchsorted(self.cell_keys, keys), len(self.cell_keys) - 1)
-        hit = self.cell_keys[pos] == keys
-        counts = np.where(hit, self.cell_count[pos], 0)
-        total = int(counts.sum())
-        point = np.repeat(np.arange(len(lat), dtype=np.int64), counts)
-        # Expand each hit cell's slice of cell_zones: start of the slice + rank within it.
-        first = np.repeat(self.cell_start[pos] - (np.cumsum(counts) - counts), counts)
-        zone = self.cell_zones[first + np.arange(total, dtype=np.int64)]
-        px, py = x[point], y[point]
-        dx, dy = px - self.cx[zone], py - self.cy[zone]
-        r = self.radius[zone]
-        keep = dx * dx + dy * dy <= r * r
-        polygon = np.flatnonzero(~self.is_circle[zone])
-        if len(polygon):
-            for z in np.unique(zone[polygon]):
-                sel = polygon[zone[polygon] == z]
-                keep[sel] = self.shapes[z].polygon_contains_many(px[sel], py[sel])
-        return point[keep], zone[keep]
+        return (ix + KEY_OFFSET) * (1 << 31) + (iy + KEY_OFFSET)

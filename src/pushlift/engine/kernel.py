@@ -9,9 +9,9 @@ second.
 
 Compile time grows with the number of arguments of each compiled function, so the plan is
 packed into a few tables with named columns (the constants below) rather than passed as
-one argument per array. The zone test repeats `geo.Shape.contains` operation for operation
-(no fast-math, so no fused multiply-adds): a point on a zone's edge is decided as the
-geometry module says.
+one argument per array. The zone test (circle distance, even-odd polygon crossing) runs
+without fast-math (no fused multiply-adds), so a point on a zone's edge is decided the
+same way on every machine.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit
 
 from pushlift.engine.events import LOCATION, PURCHASE, SITE_VISIT
-from pushlift.engine.geo import _KEY_OFFSET
+from pushlift.engine.geo import KEY_OFFSET
 from pushlift.engine.outcomes import (
     BUDGET,
     DELIVERED,
@@ -186,7 +186,7 @@ def _cell(cell_m, cell_keys, x, y):
     if not (np.isfinite(x) and np.isfinite(y)):
         return -1
     ix, iy = np.int64(np.floor(x / cell_m)), np.int64(np.floor(y / cell_m))
-    key = (ix + _KEY_OFFSET) * (1 << 31) + (iy + _KEY_OFFSET)
+    key = (ix + KEY_OFFSET) * (1 << 31) + (iy + KEY_OFFSET)
     lo, hi = 0, len(cell_keys)  # binary search (cheaper to compile than np.searchsorted)
     while lo < hi:
         mid = (lo + hi) // 2

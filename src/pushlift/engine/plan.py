@@ -133,7 +133,6 @@ class Plan:
         for o in range(n):
             if self.offer_zone[o] >= 0:
                 by_zone[self.offer_zone[o]].append(o)
-        self.zone_offer_list = [tuple(z) for z in by_zone]
         counts = np.array([len(z) for z in by_zone], dtype=np.int64)
         self.zone_offer_count = counts
         self.zone_offer_start = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)

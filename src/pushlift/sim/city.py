@@ -378,13 +378,18 @@ def simulate_city(
 
 
 def clear_city(store: Store) -> None:
-    """Remove a previous city simulation (its subscribers, events and notifications)."""
+    """Remove a previous city simulation (its subscribers, events, notifications and the
+    engine's counts for the hours it covered; other scenarios' counts stay)."""
     with store.transaction():
+        store.con.execute(
+            "DELETE FROM decision_count WHERE hour >= ? AND hour <= "
+            "(SELECT max(event_time) FROM event WHERE consumer_id > ?)",
+            [START, CITY_ID_BASE],
+        )
         for table in ("event", "notification", "consumer"):
             store.con.execute(f"DELETE FROM {table} WHERE consumer_id > ?", [CITY_ID_BASE])
         for table in ("experiment", "assignment", "true_effect"):
             store.con.execute(f"DELETE FROM {table} WHERE experiment_id = ?", [EXPERIMENT_ID])
-        store.con.execute("DELETE FROM decision_count")
 
 
 def _write_world(store: Store, city: City, plan: Plan) -> None:

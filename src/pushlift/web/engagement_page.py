@@ -44,6 +44,8 @@ def _analyse(s: Store, dataset_id: str) -> dict[str, Any]:
                 "outcome": a.outcome,
                 "window": a.window,
                 "method": method,
+                # purchases are a count per customer; net spend is in dollars
+                "unit": "dollars" if a.outcome == "net_spend" else "ratio",
                 "effect": e.estimate,
                 "ci_low": e.ci_low,
                 "ci_high": e.ci_high,

@@ -62,6 +62,9 @@ def serve(
             target=_when_started, args=(server, url, open_browser, announce), daemon=True
         ).start()
         server.run()
+        # No thread may still be querying when the store closes (DuckDB aborts otherwise).
+        if app.state.warm.is_alive():
+            app.state.warm.join(timeout=60)
     finally:
         # An engine still deciding (stdin left open) is mid-write: leave its transaction to
         # DuckDB's recovery rather than closing the connection under it.

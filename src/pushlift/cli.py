@@ -73,6 +73,25 @@ def user_errors() -> Iterator[None]:
         fail(str(e))
 
 
+MaxSkewOption = Annotated[
+    str,
+    typer.Option(
+        help="Refuse events dated further than this ahead of the clock (e.g. 30s, 5m): one "
+        "wrong date must not move the engine's clock into the future."
+    ),
+]
+
+
+def duration_option(name: str, value: str) -> int:
+    """A duration option in microseconds, or a one-line error naming the option."""
+    from pushlift.engine.config import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise PushliftError(f"{name}: {e}") from None
+
+
 @app.command("run")
 def run_cmd(
     events: Annotated[
@@ -83,6 +102,7 @@ def run_cmd(
     ],
     config: Annotated[Path, typer.Option(help="Engine config (YAML or JSON).")],
     db: DbOption = DEFAULT_DB,
+    max_skew: MaxSkewOption = "5m",
 ) -> None:
     """Decide on a stream of events and store events, notifications and fill counts.
 
@@ -101,6 +121,7 @@ def run_cmd(
                 yield read_events(name)
 
     with user_errors(), steps("run") as step:
+        skew_us = duration_option("--max-skew", max_skew)
         plan = Plan(load_config(config))
         store = Store.open(db)
 
@@ -108,7 +129,7 @@ def run_cmd(
             step(f"{s.events_read:,} events, {s.events_read / max(s.seconds, 1e-9):,.0f}/s")
 
         try:
-            summary = run(store, plan, batches(), progress=show)
+            summary = run(store, plan, batches(), progress=show, max_skew_us=skew_us)
         finally:
             store.close()
     notified = summary.outcomes["delivered"] + summary.outcomes["held_out"]
@@ -126,6 +147,11 @@ def run_cmd(
     blocked = {k: v for k, v in summary.outcomes.items() if v and k not in skip}
     if blocked:
         out.print("not notified because of: " + ", ".join(f"{k} {v:,}" for k, v in blocked.items()))
+    if summary.future:
+        out.print(
+            f"{summary.future:,} events dated more than {max_skew} ahead of this machine's "
+            "clock were refused (future): not stored, not decided"
+        )
 
 
 @simulate_app.command("city")
@@ -620,6 +646,7 @@ def serve_cmd(
             "order); older ones are stored but not decided."
         ),
     ] = "10s",
+    max_skew: MaxSkewOption = "5m",
 ) -> None:
     """The engine as an HTTP service: post events, get decisions, stream notifications.
 
@@ -636,6 +663,7 @@ def serve_cmd(
             webhook=webhook,
             max_body=max_body_bytes,
             allowed_lateness=allowed_lateness,
+            max_skew=max_skew,
             announce=lambda m: err.print(m, highlight=False),
         )
 

@@ -364,6 +364,17 @@ WEBHOOK_DELIVERY = Table(
     ("notification_id", "url"),
 )
 
+JOURNAL_LOAD = Table(
+    "journal_load",
+    "How far each service journal has been loaded into this store (its high-water mark).",
+    (
+        _c("journal_id", "VARCHAR", "the journal file's own id"),
+        _c("seq", "BIGINT", "the last journal row loaded (rows are numbered 1, 2, ...)"),
+        _c("loaded_at", "TIMESTAMPTZ", "when that row was loaded"),
+    ),
+    ("journal_id",),
+)
+
 TABLES: tuple[Table, ...] = (
     EXPERIMENT,
     CONSUMER,
@@ -386,6 +397,7 @@ TABLES: tuple[Table, ...] = (
     API_KEY,
     CONFIG_VERSION,
     WEBHOOK_DELIVERY,
+    JOURNAL_LOAD,
 )
 
 # Age bands used for heterogeneous effects and the simulator's response model.

@@ -134,21 +134,53 @@ def record(
 ) -> dict[str, object]:
     """Append a decided batch (all of it, or nothing; inside an open transaction, as part
     of it). Returns the notification columns written."""
-    events = _event_columns(batch, ingest_us)
     notes = notification_columns(plan, batch, decisions, ingest_us)
-    pos = decisions.position
-    hour = batch.time_us // HOUR_US
-    keys, counts = np.unique(
-        np.stack([hour, decisions.outcome.astype(np.int64)]), axis=1, return_counts=True
-    )
+    record_decided(store, batch, decisions, notes, ingest_us)
+    return notes
+
+
+def record_decided(
+    store: Store,
+    batch: EventBatch,
+    decisions: BatchDecisions,
+    notes: dict[str, object],
+    ingest_us: np.ndarray,
+) -> None:
+    """Append a decided batch whose notification columns are already built."""
     if not len(batch):
-        return notes
+        return
+    hour, outcome, n = outcome_counts(batch.time_us, decisions.outcome)
+    write_decided(
+        store,
+        _event_columns(batch, ingest_us),
+        notes if len(decisions.position) else None,
+        (hour, np.array(OUTCOMES, dtype=object)[outcome], n),
+    )
+
+
+def outcome_counts(
+    time_us: np.ndarray, outcome: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Events per (UTC hour in µs, outcome code): the `decision_count` increments."""
+    hour = np.asarray(time_us, dtype=np.int64) // HOUR_US
+    keys, counts = np.unique(
+        np.stack([hour, np.asarray(outcome, dtype=np.int64)]), axis=1, return_counts=True
+    )
+    return keys[0] * HOUR_US, keys[1], counts
+
+
+def write_decided(
+    store: Store,
+    events: dict[str, object],
+    notes: dict[str, object] | None,
+    counts: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """Events, their notifications and the hourly counts, in one transaction."""
     with store.transaction():
         store.append(schema.EVENT, events)
-        if len(pos):
+        if notes is not None:
             store.append(schema.NOTIFICATION, notes)
-        _add_counts(store, keys[0] * HOUR_US, np.array(OUTCOMES, dtype=object)[keys[1]], counts)
-    return notes
+        _add_counts(store, *counts)
 
 
 _UPSERT_COUNTS = (

@@ -16,11 +16,17 @@ import numpy as np
 from pushlift.engine.engine import LATE, OUTCOMES, BatchDecisions, Engine
 from pushlift.engine.events import KIND_CODES, EventBatch
 from pushlift.engine.plan import Plan
-from pushlift.engine.recorder import record, save_config, unseen
+from pushlift.engine.recorder import (
+    notification_columns,
+    record_decided,
+    save_config,
+    unseen,
+)
 from pushlift.engine.state import Traits
 from pushlift.store import Store
 
 MICRO_BATCH = 50_000
+DEFAULT_MAX_SKEW_US = 300 * 1_000_000  # 5 minutes: events further ahead are refused
 
 
 @dataclass
@@ -28,6 +34,7 @@ class RunSummary:
     events_read: int = 0
     already_stored: int = 0
     late: int = 0
+    future: int = 0  # dated too far ahead of the ingest clock: neither stored nor decided
     outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES[:LATE], 0))
     seconds: float = 0.0
 
@@ -94,7 +101,7 @@ def rebuild(store: Store, plan: Plan) -> tuple[Engine, int | None]:
 class Processed:
     """What one micro-batch did. `fresh` marks the input events that were new (stored now);
     `outcome` is per new event (late ones included), and the decisions' positions index the
-    new events (`kept`)."""
+    new events (`kept`). `clock` is the engine's clock once the batch is committed."""
 
     kept: EventBatch
     fresh: np.ndarray
@@ -102,11 +109,19 @@ class Processed:
     decisions: BatchDecisions
     notifications: dict[str, object]  # the columns written to `notification`
     ingest_us: np.ndarray  # per kept event
+    clock: int | None
+
+
+def future_mask(batch: EventBatch, now_us: int, max_skew_us: int) -> np.ndarray:
+    """Events dated further ahead of the ingest clock (`now_us`) than `max_skew_us`: never
+    decided, so that no event can move the engine's clock into the future."""
+    return batch.time_us > now_us + max_skew_us
 
 
 class Processor:
-    """The engine with its store: decides new events in order and records them, one
-    transaction per micro-batch. `pushlift run` and `pushlift serve` both use it."""
+    """The engine with its store: decides new events in order. `pushlift run` records each
+    micro-batch in one store transaction (`process`); `pushlift serve` decides a group
+    tentatively (`decide`), makes it durable in its journal, then `commit`s it."""
 
     def __init__(self, store: Store, plan: Plan, allowed_lateness_us: int = 0) -> None:
         self.store, self.plan = store, plan
@@ -116,9 +131,10 @@ class Processor:
         save_config(store, plan)
         self.engine, self.clock = rebuild(store, plan)
 
-    def process(self, batch: EventBatch) -> Processed:
-        store = self.store
-        fresh = unseen(store, batch)
+    def decide(self, batch: EventBatch, fresh: np.ndarray, now_us: int) -> Processed:
+        """Decide the `fresh` events of `batch` (in time order). The engine's segment, cap
+        and budget state advance; its clock does not until `commit`. If the batch is then
+        not made durable, the engine must be rebuilt (`rebuild`)."""
         clock = self.clock
         # An event older than what was already decided cannot be decided in order.
         late = (
@@ -126,8 +142,6 @@ class Processor:
             if clock is not None
             else np.zeros_like(fresh)
         )
-        # Late events are stored (they matter for attribution) but not decided; the whole
-        # micro-batch is written in one transaction.
         kept, is_late = batch.take(fresh), late[fresh]
         on_time = np.flatnonzero(~is_late)
         todo = kept.take(on_time)
@@ -139,11 +153,22 @@ class Processor:
         outcome = np.full(len(kept), LATE, dtype=np.int8)
         outcome[on_time] = decisions.outcome
         all_kept = replace(decisions, outcome=outcome, position=on_time[decisions.position])
-        now = np.full(len(kept), time.time_ns() // 1000, dtype=np.int64)
-        notes = record(store, self.plan, kept, all_kept, now)
+        now = np.full(len(kept), now_us, dtype=np.int64)
+        notes = notification_columns(self.plan, kept, all_kept, now)
         if len(todo):
-            self.clock = max(clock or 0, int(todo.time_us.max()))
-        return Processed(kept, fresh, is_late, all_kept, notes, now)
+            clock = max(clock or 0, int(todo.time_us.max()))
+        return Processed(kept, fresh, is_late, all_kept, notes, now, clock)
+
+    def commit(self, done: Processed) -> None:
+        """The decided batch is durable: the engine's clock moves to it."""
+        self.clock = done.clock
+
+    def process(self, batch: EventBatch) -> Processed:
+        """Decide the new events of `batch` and record them in one store transaction."""
+        done = self.decide(batch, unseen(self.store, batch), time.time_ns() // 1000)
+        record_decided(self.store, done.kept, done.decisions, done.notifications, done.ingest_us)
+        self.commit(done)
+        return done
 
 
 def run(
@@ -151,16 +176,23 @@ def run(
     plan: Plan,
     batches: Iterable[EventBatch],
     progress: Callable[[RunSummary], None] | None = None,
+    max_skew_us: int = DEFAULT_MAX_SKEW_US,
 ) -> RunSummary:
-    """Decide every new event of the stream and store events, notifications and counts."""
+    """Decide every new event of the stream and store events, notifications and counts.
+    Events dated more than `max_skew_us` ahead of the wall clock are counted as `future`
+    and left out: one mistyped year must not stop every later event."""
     started = time.perf_counter()
     processor = Processor(store, plan)
     summary = RunSummary()
     for whole in batches:
         for lo in range(0, len(whole), MICRO_BATCH):
             batch = whole.take(slice(lo, lo + MICRO_BATCH))
-            done = processor.process(batch)
             summary.events_read += len(batch)
+            ahead = future_mask(batch, time.time_ns() // 1000, max_skew_us)
+            if ahead.any():
+                summary.future += int(ahead.sum())
+                batch = batch.take(~ahead)
+            done = processor.process(batch)
             summary.already_stored += int((~done.fresh).sum())
             summary.late += int(done.late.sum())
             counts = np.bincount(done.decisions.outcome, minlength=LATE + 1)

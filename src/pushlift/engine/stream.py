@@ -174,8 +174,8 @@ def _validate(
     lat = _floats(get["lat"], "lat", bad, kinds == 0, (-90, 90))
     lon = _floats(get["lon"], "lon", bad, kinds == 0, (-180, 180))
     amount = _integers(get["amount_cents"], "amount_cents", bad, required=False)
-    vendor = np.array([None if v in (None, "") else str(v) for v in get["vendor_id"]], object)
-    domain = np.array([None if v in (None, "") else str(v) for v in get["domain"]], object)
+    vendor = _texts(get["vendor_id"], "vendor_id", bad)
+    domain = _texts(get["domain"], "domain", bad)
     for i in np.flatnonzero(kinds == 1).tolist():
         if vendor[i] is None:
             raise bad(i, "vendor_id", "a purchase needs a vendor_id")
@@ -215,6 +215,29 @@ def _integers(values: list[object], column: str, bad: _Bad, required: bool) -> n
             out[i] = int(v) if not isinstance(v, str) else int(v.strip())
         except (TypeError, ValueError, OverflowError):
             raise bad(i, column, f"{v!r} is not an integer") from None
+    return out
+
+
+MAX_TEXT = 256  # characters in an id or domain
+
+
+def _texts(values: list[object], column: str, bad: _Bad) -> np.ndarray:
+    """Ids and domains: text that can be stored (UTF-8, no lone surrogates), bounded."""
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None or v == "":
+            out[i] = None
+            continue
+        if isinstance(v, bool) or not isinstance(v, str | int):
+            raise bad(i, column, f"{v!r} is not text")
+        text = str(v)
+        if len(text) > MAX_TEXT:
+            raise bad(i, column, f"longer than {MAX_TEXT} characters")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad(i, column, "not valid Unicode text (a lone surrogate)") from None
+        out[i] = text
     return out
 
 

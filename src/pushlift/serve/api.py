@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ from pushlift.errors import InputError
 from pushlift.serve import config_versions
 from pushlift.serve.keys import KeyRing
 from pushlift.serve.outbox import Feed, WebhookSender, parse_cursor
-from pushlift.serve.service import DecisionService
+from pushlift.serve.service import DecisionService, FutureEvent
 from pushlift.store import Store
 from pushlift.web.app import create_app
 
@@ -211,12 +212,18 @@ def create_service_app(
 
 async def _decide(service: DecisionService, events: list[EventIn]) -> list[dict[str, Any]]:
     records = [e.model_dump() for e in events]
+    started = time.perf_counter()
     try:
         batch = events_from_records(records, "request")
+        with service.metrics.request():
+            results = await asyncio.wrap_future(service.enqueue(batch))
     except InputError as e:
-        where = {"index": e.row, "field": e.column}
-        raise HTTPException(422, {"error": e.detail, **where}) from None
-    by_id = {r["event_id"]: r for r in await run_in_threadpool(service.submit, batch)}
+        index = e.row
+        if isinstance(e, FutureEvent):
+            index = next(i for i, x in enumerate(events) if x.event_id == e.event_id)
+        raise HTTPException(422, {"error": e.detail, "index": index, "field": e.column}) from None
+    service.observe(results, time.perf_counter() - started)
+    by_id = {r["event_id"]: r for r in results}
     return [by_id[e.event_id] for e in events]
 
 

@@ -15,12 +15,13 @@ import json
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from pushlift import schema
-from pushlift.serve import notes
+from pushlift.serve import journal, notes
 from pushlift.store import Store
 
 FEED_LIMIT = 500
@@ -48,15 +49,16 @@ def parse_cursor(cursor: str | None) -> tuple[int, int]:
 
 
 class Feed:
-    """Delivered notifications after a cursor, with waiting for new ones."""
+    """Delivered notifications after a cursor, with waiting for new ones: from the store,
+    and from the service's journal (`journal_file`) for those not loaded yet."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, journal_file: Path | None = None) -> None:
+        self.store, self.journal_file = store, journal_file
         self._changed = threading.Condition()
         self._generation = 0
 
-    def publish(self, _notes: list[dict[str, Any]]) -> None:
-        """Called by the service after each committed batch with deliveries."""
+    def publish(self) -> None:
+        """Called by the service each time new notifications are durable."""
         with self._changed:
             self._generation += 1
             self._changed.notify_all()
@@ -68,8 +70,24 @@ class Feed:
             rows = con.execute(_AFTER, [t, t, n, limit]).fetchall()
         finally:
             con.close()
-        found = [notes.as_dict(r) for r in rows]
-        return found, (found[-1]["cursor"] if found else (cursor or ""))
+        found = {r[0]: notes.as_dict(r) for r in rows}
+        if self.journal_file is not None:
+            # A row is pruned from the journal only after the store holds it: none is missed.
+            found |= {r[0]: notes.from_journal(r) for r in self._journal_after(t, n, limit)}
+        ordered = sorted(found.values(), key=lambda x: parse_cursor(x["cursor"]))[:limit]
+        return ordered, (ordered[-1]["cursor"] if ordered else (cursor or ""))
+
+    def _journal_after(self, t: int, n: int, limit: int) -> list[tuple[Any, ...]]:
+        con = journal.connect(self.journal_file)
+        try:
+            return con.execute(
+                f"SELECT {', '.join(journal.COLUMNS)} FROM journal_event WHERE n_delivered = 1 "
+                "AND (ingest_time > ? OR (ingest_time = ? AND event_id > ?)) "
+                "ORDER BY ingest_time, event_id LIMIT ?",
+                [t, t, n, limit],
+            ).fetchall()
+        finally:
+            con.close()
 
     def wait(self, cursor: str | None, timeout: float) -> tuple[list[dict], str]:
         """Like `after`, but waits up to `timeout` seconds for something new."""

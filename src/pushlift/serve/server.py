@@ -16,6 +16,7 @@ from pushlift.engine.config import load_config, parse_duration
 from pushlift.errors import PushliftError
 from pushlift.serve import config_versions
 from pushlift.serve.api import MAX_BODY_BYTES, create_service_app
+from pushlift.serve.journal import journal_path
 from pushlift.serve.keys import KeyRing
 from pushlift.serve.outbox import Feed, WebhookSender
 from pushlift.serve.service import DecisionService
@@ -42,6 +43,7 @@ def run_service(
     webhook: str | None = None,
     max_body: int = MAX_BODY_BYTES,
     allowed_lateness: str = "10s",
+    max_skew: str = "5m",
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then finish in-flight requests and drain the webhook."""
@@ -67,12 +69,17 @@ def run_service(
                 "warning: no API keys in this store, so every write is refused; stop, run "
                 "`pushlift keys create NAME`, and start again"
             )
-        try:
-            lateness_us = parse_duration(allowed_lateness)
-        except ValueError as e:
-            raise PushliftError(f"--allowed-lateness: {e}") from None
-        service = DecisionService(store, engine_config, change, lateness_us)
-        feed = Feed(store)
+        lateness_us = _duration("--allowed-lateness", allowed_lateness)
+        skew_us = _duration("--max-skew", max_skew)
+        service = DecisionService(
+            store,
+            engine_config,
+            change,
+            journal_path(db),
+            allowed_lateness_us=lateness_us,
+            max_skew_us=skew_us,
+        )
+        feed = Feed(store, journal_path(db))
         sender = WebhookSender(store, feed, webhook) if webhook else None
         app = create_service_app(
             store,
@@ -109,6 +116,13 @@ def run_service(
             app.state.warm.join(timeout=60)
     finally:
         store.close()
+
+
+def _duration(option: str, value: str) -> int:
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise PushliftError(f"{option}: {e}") from None
 
 
 @contextmanager

@@ -360,7 +360,7 @@ def analyze_experiment_cmd(
                     f"no store at {db}; run `pushlift simulate mall` or `pushlift import mall`"
                     " first, or pass --table"
                 )
-            store = Store.open(db)
+            store = Store.open_for_reading(db)
             con = store.con
             spec = mall_spec(store, experiment)
         result = analyze_experiment(con, spec, alpha=alpha, seed=seed, progress=step)
@@ -466,7 +466,7 @@ def analyze_kpis_cmd(
     if not db.exists():
         fail(f"no store at {db}; run `pushlift simulate city` or `pushlift run` first")
     with user_errors(), steps("analyze kpis") as step:
-        store = Store.open(db)
+        store = Store.open_for_reading(db)
         try:
             step("attributing purchases")
             result = kpi_report(
@@ -532,7 +532,7 @@ def analyze_engagement_cmd(
             naive = naive_row_join(sales, messages)  # type: ignore[arg-type]
         has_dataset = False
         if db.exists():
-            store = Store.open(db)
+            store = Store.open_for_reading(db)
             has_dataset = bool(
                 store.con.execute(
                     "SELECT count(*) FROM crm_import WHERE dataset_id = ?", [dataset]
@@ -600,6 +600,13 @@ def dashboard_cmd(
             "dashboard updates live (needs --config)."
         ),
     ] = None,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also answer requests for this host name (repeatable; '*.example.com', or "
+            "'*' for any). Localhost, 127.0.0.1, [::1] and --host are always answered."
+        ),
+    ] = None,
 ) -> None:
     """A local web dashboard on the store: KPIs, vendors, offers, map, experiments.
 
@@ -618,6 +625,7 @@ def dashboard_cmd(
             open_browser=open_browser,
             config=config,
             follow=follow,
+            allow_hosts=allow_host or (),
             announce=lambda line: err.print(line, highlight=False, soft_wrap=True),
         )
 
@@ -650,8 +658,9 @@ def serve_cmd(
 ) -> None:
     """The engine as an HTTP service: post events, get decisions, stream notifications.
 
-    Write endpoints need a key from `pushlift keys create` (create keys before starting:
-    the service owns the store). The dashboard is served by the same process."""
+    Write endpoints need a key from `pushlift keys create` (also while the service runs).
+    The dashboard is served by the same process; read commands on the same store work
+    meanwhile, on a copy the service makes within a second."""
     from pushlift.serve.server import run_service
 
     with user_errors():
@@ -678,11 +687,7 @@ def keys_create(
     from pushlift.serve.keys import create_key
 
     with user_errors():
-        store = Store.open(db)
-        try:
-            key = create_key(store, name, scope)  # type: ignore[arg-type]
-        finally:
-            store.close()
+        key = create_key(db, name, scope)  # type: ignore[arg-type]
     sys.stdout.write(key + "\n")
 
 
@@ -691,26 +696,18 @@ def keys_list(db: DbOption = DEFAULT_DB) -> None:
     """Keys with their scope and state (never the secret)."""
     from pushlift.serve.keys import list_keys
 
-    store = Store.open(db)
-    try:
-        for k in list_keys(store):
-            state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "valid"
-            out.print(f"{k.key_id}  {k.scope:<5}  {state:<18}  {k.name}", highlight=False)
-    finally:
-        store.close()
+    for k in list_keys(db):
+        state = f"revoked {k.revoked_at:%Y-%m-%d}" if k.revoked_at else "valid"
+        out.print(f"{k.key_id}  {k.scope:<5}  {state:<18}  {k.name}", highlight=False)
 
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, db: DbOption = DEFAULT_DB) -> None:
-    """Revoke a key by its id (the part after `pl_`); takes effect at the next start."""
+    """Revoke a key by its id (the part after `pl_`); a running service refuses it at once."""
     from pushlift.serve.keys import revoke_key
 
-    store = Store.open(db)
-    try:
-        if not revoke_key(store, key_id):
-            fail(f"no valid key with id {key_id!r}")
-    finally:
-        store.close()
+    if not revoke_key(db, key_id):
+        fail(f"no valid key with id {key_id!r}")
     out.print(f"revoked {key_id}")
 
 

@@ -30,8 +30,13 @@ class Table:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
-    def ddl(self) -> str:
-        cols = [f"{c.name} {c.sql_type}{'' if c.nullable else ' NOT NULL'}" for c in self.columns]
+    def ddl(self, types: dict[str, str] | None = None) -> str:
+        """CREATE TABLE for DuckDB, or with `types` mapping each type for another engine."""
+        cols = [
+            f"{c.name} {types[c.sql_type] if types else c.sql_type}"
+            f"{'' if c.nullable else ' NOT NULL'}"
+            for c in self.columns
+        ]
         cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
         return f"CREATE TABLE IF NOT EXISTS {self.name} (\n  " + ",\n  ".join(cols) + "\n)"
 
@@ -326,20 +331,6 @@ CRM_DROPPED_LINE = Table(
 # The HTTP service (`pushlift serve`)
 # ---------------------------------------------------------------------------
 
-API_KEY = Table(
-    "api_key",
-    "A key for the HTTP service; only a hash of the secret is stored.",
-    (
-        _c("key_id", "VARCHAR", "public identifier: the key's first characters"),
-        _c("name", "VARCHAR", "who or what the key is for"),
-        _c("scope", "VARCHAR", "'write' (post events, change config, read) or 'read'"),
-        _c("secret_sha256", "VARCHAR", "SHA-256 of the whole key, hex"),
-        _c("created_at", "TIMESTAMPTZ", "when it was created"),
-        _c("revoked_at", "TIMESTAMPTZ", "when it was revoked; null while valid", True),
-    ),
-    ("key_id",),
-)
-
 CONFIG_VERSION = Table(
     "config_version",
     "Every engine config the service decided with, in order; the highest version is live.",
@@ -394,11 +385,61 @@ TABLES: tuple[Table, ...] = (
     CRM_SALE_LINE,
     CRM_CONVERSATION,
     CRM_DROPPED_LINE,
-    API_KEY,
     CONFIG_VERSION,
     WEBHOOK_DELIVERY,
     JOURNAL_LOAD,
 )
+
+
+# ---------------------------------------------------------------------------
+# Operational state (`ops.py`): a SQLite file beside the store, which several processes
+# may open at once while the store has one owner. Times are integer µs since the epoch.
+# ---------------------------------------------------------------------------
+
+API_KEY = Table(
+    "api_key",
+    "A key for the HTTP service; only a hash of the secret is stored.",
+    (
+        _c("key_id", "VARCHAR", "public identifier: the key's first characters"),
+        _c("name", "VARCHAR", "who or what the key is for"),
+        _c("scope", "VARCHAR", "'write' (post events, change config, read) or 'read'"),
+        _c("secret_sha256", "VARCHAR", "SHA-256 of the whole key, hex"),
+        _c("created_at", "TIMESTAMPTZ", "when it was created"),
+        _c("revoked_at", "TIMESTAMPTZ", "when it was revoked; null while valid", True),
+    ),
+    ("key_id",),
+)
+
+OWNER = Table(
+    "store_owner",
+    "The process that owns the store for writing now, so others can name it or ask it.",
+    (
+        _c("slot", "INTEGER", "always 1: one owner at a time"),
+        _c("pid", "BIGINT", "its process id"),
+        _c("command", "VARCHAR", "what it is, e.g. 'pushlift serve'"),
+        _c("url", "VARCHAR", "where it serves the dashboard and API, if it does", True),
+        _c("snapshots", "BOOLEAN", "whether it answers snapshot requests"),
+        _c("started_at", "TIMESTAMPTZ", "when it took the store"),
+    ),
+    ("slot",),
+)
+
+SNAPSHOT_REQUEST = Table(
+    "snapshot_request",
+    "A reader's request for a consistent copy of the store, made by its owner.",
+    (
+        _c("request_id", "VARCHAR", "random id"),
+        _c("path", "VARCHAR", "where the owner writes the copy"),
+        _c("requested_at", "TIMESTAMPTZ", "when it was asked for"),
+        _c("done_at", "TIMESTAMPTZ", "when the copy was complete", True),
+        _c("error", "VARCHAR", "why it could not be made", True),
+    ),
+    ("request_id",),
+)
+
+OPS_TABLES: tuple[Table, ...] = (API_KEY, OWNER, SNAPSHOT_REQUEST)
+SQLITE_TYPES = {"BIGINT": "INTEGER", "INTEGER": "INTEGER", "BOOLEAN": "INTEGER",
+                "DOUBLE": "REAL", "VARCHAR": "TEXT", "TIMESTAMPTZ": "INTEGER"}  # fmt: skip
 
 # Age bands used for heterogeneous effects and the simulator's response model.
 AGE_BANDS: tuple[tuple[str, int, int], ...] = (

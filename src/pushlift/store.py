@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -10,10 +11,18 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from pushlift.errors import PushliftError
+from pushlift.ops import busy_message, request_snapshot
 from pushlift.schema import TABLES, VIEWS, Table
 
 DEFAULT_DB = Path("pushlift.duckdb")
+# DuckDB's message when another process holds the file: "... (PID 1234) ..."
+_LOCK_HELD = re.compile(r"Could not set lock.*?PID (\d+)", re.S)
 SMALL_APPEND = 16  # rows; below this, binding values beats registering an Arrow table
+
+
+class StoreBusy(PushliftError):
+    """Another process holds the store."""
 
 
 class Store:
@@ -25,13 +34,36 @@ class Store:
         # threads make their cursors, and the owner closes, one at a time.
         self._handle_lock = threading.Lock()
         self._depth = 0  # open transaction() blocks; only the outermost one talks to DuckDB
+        self._copy: Path | None = None  # a snapshot this handle reads, deleted on close
 
     @classmethod
     def open(cls, path: str | Path = DEFAULT_DB) -> Store:
-        """Open (creating if needed) the store at `path`; ':memory:' gives a throwaway store."""
+        """Open (creating if needed) the store at `path`; ':memory:' gives a throwaway store.
+        A store another process holds is a one-line PushliftError naming that process."""
         if str(path) != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        store = cls(duckdb.connect(str(path)))
+        try:
+            con = duckdb.connect(str(path))
+        except duckdb.IOException as e:
+            held = _LOCK_HELD.search(str(e))
+            if held is None:
+                raise
+            raise StoreBusy(busy_message(path, int(held.group(1)))) from None
+        store = cls(con)
+        store.migrate()
+        return store
+
+    @classmethod
+    def open_for_reading(cls, path: str | Path = DEFAULT_DB) -> Store:
+        """The store for a command that only reads. If another process owns it and makes
+        copies on request (`pushlift serve` does, within a second), a consistent copy of
+        it, deleted again on `close`: reading never waits for the writer to stop."""
+        try:
+            return cls.open(path)
+        except StoreBusy:
+            copy = request_snapshot(path)
+        store = cls(duckdb.connect(str(copy)))
+        store._copy = copy
         store.migrate()
         return store
 
@@ -126,3 +158,6 @@ class Store:
     def close(self) -> None:
         with self._handle_lock:
             self.con.close()
+        if self._copy is not None:
+            for leftover in (self._copy, self._copy.with_name(self._copy.name + ".wal")):
+                leftover.unlink(missing_ok=True)

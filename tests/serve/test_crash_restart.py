@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from pushlift.serve.journal import journal_path
+from pushlift.ops import ops_path
 
 from .service_process import Service, new_store, pushlift, stream
 
@@ -30,7 +30,7 @@ def durable_event_ids(db: Path) -> set[int]:
     con = duckdb.connect(str(db))
     stored = {r[0] for r in con.execute("SELECT event_id FROM event").fetchall()}
     con.close()
-    journal = sqlite3.connect(journal_path(db))
+    journal = sqlite3.connect(ops_path(db))
     stored |= {r[0] for r in journal.execute("SELECT event_id FROM journal_event")}
     journal.close()
     return stored

@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from pushlift.engine.config import parse_config
+from pushlift.ops import ops_path
 from pushlift.serve.api import create_service_app
 from pushlift.serve.keys import KeyRing, create_key
 from pushlift.serve.outbox import Feed
@@ -24,11 +25,12 @@ from .service_process import CONFIG
 @contextmanager
 def app_for(tmp_path: Path, needs_key: bool) -> Iterator[tuple[TestClient, str, str]]:
     store = Store.open(tmp_path / "s.duckdb")
-    write, read = create_key(store, "w", "write"), create_key(store, "r", "read")
+    db = tmp_path / "s.duckdb"
+    write, read = create_key(db, "w", "write"), create_key(db, "r", "read")
     config = parse_config(json.loads(json.dumps(CONFIG)), "t")
-    service = DecisionService(store, config, "t", tmp_path / "s.duckdb.journal")
+    service = DecisionService(store, config, "t", ops_path(tmp_path / "s.duckdb"))
     app = create_service_app(
-        store, service, Feed(store), KeyRing(store), dashboard_needs_key=needs_key
+        store, service, Feed(store), KeyRing(db), dashboard_needs_key=needs_key
     )
     try:
         with TestClient(app) as client:

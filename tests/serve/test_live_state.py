@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from pushlift.engine.config import parse_config
 from pushlift.engine.stream import events_from_records
 from pushlift.errors import InputError
+from pushlift.ops import ops_path
 from pushlift.serve import journal
 from pushlift.serve.service import DecisionService, FutureEvent
 from pushlift.store import Store
@@ -57,7 +58,7 @@ def service_on(folder: Path, config: dict = CONFIG, **kw: Any) -> Iterator[Decis
     store = Store.open(folder / "s.duckdb")
     service = DecisionService(
         store, parse_config(json.loads(json.dumps(config)), "t"), "t",
-        folder / "s.duckdb.journal", **kw,
+        ops_path(folder / "s.duckdb"), **kw,
     )  # fmt: skip
     try:
         yield service

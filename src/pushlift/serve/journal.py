@@ -1,5 +1,5 @@
 """The service's append-only journal: accepted events and their decisions, durable before
-anyone is answered.
+anyone is answered. It lives in the store's operational file (`ops.ops_path`).
 
 SQLite in WAL mode with `synchronous=FULL`: one commit (one WAL sync) per group of
 concurrent requests. It was chosen over a hand-rolled segment file with `fdatasync`
@@ -37,12 +37,6 @@ _SQLITE_TYPE = {"BIGINT": "INTEGER", "INTEGER": "INTEGER", "BOOLEAN": "INTEGER",
 _INSERT = (
     f"INSERT INTO journal_event ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 )
-
-
-def journal_path(db: str | Path) -> Path:
-    """Where the journal of the store `db` lives: beside it."""
-    db = Path(db)
-    return db.with_name(db.name + ".journal")
 
 
 def _ddl() -> str:

@@ -3,6 +3,9 @@
 A key is `pl_<id>_<secret>`, with 128 random bits of secret. Only SHA-256 of the whole key
 is stored: a fast hash is enough for a random secret of that size (it cannot be guessed
 from the hash), unlike a password, which would need a slow, salted one.
+
+Keys live in the store's operational file (`ops.py`), which any process may open: keys are
+created and revoked while the service runs, and it sees the change on the next request.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
-from pushlift import schema
-from pushlift.store import Store
+from pushlift import ops
 
 Scope = Literal["write", "read"]
 SCOPES: tuple[str, ...] = ("write", "read")
@@ -34,7 +38,7 @@ def _digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(store: Store, name: str, scope: Scope) -> str:
+def create_key(db: str | Path, name: str, scope: Scope) -> str:
     """A new key (shown once; only its hash is stored)."""
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
@@ -42,47 +46,65 @@ def create_key(store: Store, name: str, scope: Scope) -> str:
         raise ValueError("give the key a name (who or what it is for)")
     key_id = secrets.token_hex(4)
     key = f"pl_{key_id}_{secrets.token_urlsafe(16)}"
-    store.append(
-        schema.API_KEY,
-        {
-            "key_id": [key_id],
-            "name": [name],
-            "scope": [scope],
-            "secret_sha256": [_digest(key)],
-            "created_at": [datetime.now(UTC)],
-            "revoked_at": [None],
-        },
-    )
+    con = ops.connect(db)
+    try:
+        con.execute(
+            "INSERT INTO api_key VALUES (?, ?, ?, ?, ?, NULL)",
+            [key_id, name, scope, _digest(key), ops.now_us()],
+        )
+    finally:
+        con.close()
     return key
 
 
 class KeyRing:
-    """The valid keys' hashes, loaded once at start (the service owns the store, so keys
-    are created before it starts)."""
+    """The valid keys' hashes, reloaded whenever another process changed the keys (SQLite's
+    data version tells, at the cost of one pragma per check)."""
 
-    def __init__(self, store: Store) -> None:
-        rows = store.con.execute(
-            "SELECT key_id, scope, secret_sha256 FROM api_key WHERE revoked_at IS NULL"
-        ).fetchall()
-        self._keys = {str(k): (str(scope), str(digest)) for k, scope, digest in rows}
+    def __init__(self, db: str | Path) -> None:
+        self._con = ops.connect(db)
+        self._lock = threading.Lock()
+        self._version = -1
+        self._keys: dict[str, tuple[str, str]] = {}
+        self._reload()
+
+    def _reload(self) -> None:
+        with self._lock:
+            version = self._con.execute("PRAGMA data_version").fetchone()[0]
+            if version == self._version:
+                return
+            rows = self._con.execute(
+                "SELECT key_id, scope, secret_sha256 FROM api_key WHERE revoked_at IS NULL"
+            ).fetchall()
+            self._keys = {str(k): (str(scope), str(digest)) for k, scope, digest in rows}
+            self._version = version
 
     def __len__(self) -> int:
+        self._reload()
         return len(self._keys)
 
     def scope(self, key: str | None) -> str | None:
         """The scope of a valid key, else None (compared in constant time)."""
+        self._reload()
         parts = (key or "").split("_", 2)
-        if len(parts) != 3 or parts[0] != "pl" or parts[1] not in self._keys:
+        found = self._keys.get(parts[1]) if len(parts) == 3 and parts[0] == "pl" else None
+        if found is None:
             return None
-        scope, digest = self._keys[parts[1]]
+        scope, digest = found
         return scope if hmac.compare_digest(digest, _digest(key or "")) else None
 
+    def close(self) -> None:
+        self._con.close()
 
-def list_keys(store: Store) -> list[ApiKey]:
-    rows = store.con.execute(
-        "SELECT key_id, name, scope, epoch_us(created_at), epoch_us(revoked_at) "
-        "FROM api_key ORDER BY created_at"
-    ).fetchall()
+
+def list_keys(db: str | Path) -> list[ApiKey]:
+    con = ops.connect(db)
+    try:
+        rows = con.execute(
+            "SELECT key_id, name, scope, created_at, revoked_at FROM api_key ORDER BY created_at"
+        ).fetchall()
+    finally:
+        con.close()
 
     def when(us: int | None) -> datetime | None:
         return None if us is None else datetime.fromtimestamp(us / 1e6, UTC)
@@ -90,13 +112,14 @@ def list_keys(store: Store) -> list[ApiKey]:
     return [ApiKey(k, n, s, when(c), when(r)) for k, n, s, c, r in rows]  # type: ignore[arg-type]
 
 
-def revoke_key(store: Store, key_id: str) -> bool:
+def revoke_key(db: str | Path, key_id: str) -> bool:
     """Revoke a key by id; False if there is no such valid key."""
-    found = store.con.execute(
-        "SELECT count(*) FROM api_key WHERE key_id = ? AND revoked_at IS NULL", [key_id]
-    ).fetchall()[0][0]
-    if found:
-        store.con.execute(
-            "UPDATE api_key SET revoked_at = ? WHERE key_id = ?", [datetime.now(UTC), key_id]
+    con = ops.connect(db)
+    try:
+        done = con.execute(
+            "UPDATE api_key SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+            [ops.now_us(), key_id],
         )
-    return bool(found)
+        return done.rowcount > 0
+    finally:
+        con.close()

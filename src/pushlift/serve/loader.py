@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from pushlift import schema
+from pushlift import ops, schema
+from pushlift.analysis.sql import text
 from pushlift.engine.outcomes import OUTCOMES
 from pushlift.engine.recorder import outcome_counts, write_decided
 from pushlift.serve import journal
@@ -104,10 +105,32 @@ class Loader:
             )
             self.store.append(schema.JOURNAL_LOAD, mark)
 
+    def serve_snapshots(self) -> None:
+        """Make the copies readers asked for (`ops.request_snapshot`), each consistent:
+        taken between loads, after loading everything journaled so far."""
+        for request_id, path in ops.pending_snapshots(self._reader):
+            try:
+                with self._lock:
+                    self._copy_to(path)
+            except Exception as e:  # noqa: BLE001 - the reader reports it in one line
+                ops.snapshot_done(self._reader, request_id, str(e).splitlines()[0])
+            else:
+                ops.snapshot_done(self._reader, request_id)
+
+    def _copy_to(self, path: Path) -> None:
+        con = self.store.con
+        name = con.execute("SELECT current_database()").fetchall()[0][0]
+        con.execute(f"ATTACH {text(str(path))} AS pushlift_snapshot")
+        try:
+            con.execute(f'COPY FROM DATABASE "{name}" TO pushlift_snapshot')
+        finally:
+            con.execute("DETACH pushlift_snapshot")
+
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
                 self.load_pending()
+                self.serve_snapshots()
                 self.error = None
             except Exception as e:  # noqa: BLE001 - kept for /v1/health; the journal holds the rows
                 self.error = e

@@ -9,14 +9,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import duckdb
 import uvicorn
 
+from pushlift import ops
 from pushlift.engine.config import load_config, parse_duration
 from pushlift.errors import PushliftError
+from pushlift.ops import ops_path
 from pushlift.serve import config_versions
 from pushlift.serve.api import MAX_BODY_BYTES, create_service_app
-from pushlift.serve.journal import journal_path
 from pushlift.serve.keys import KeyRing
 from pushlift.serve.outbox import Feed, WebhookSender
 from pushlift.serve.service import DecisionService
@@ -47,12 +47,9 @@ def run_service(
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then finish in-flight requests and drain the webhook."""
-    try:
-        store = Store.open(db)
-    except duckdb.IOException as e:
-        raise PushliftError(
-            f"cannot open {db}: {str(e).splitlines()[0]} (one process owns a store file)"
-        ) from None
+    store = Store.open(db)  # names the other process if one holds the store
+    owner = ops.connect(db)
+    ops.claim(owner, "pushlift serve", f"http://{host}:{port}/", snapshots=True)
     try:
         if config is not None:
             engine_config, change = load_config(config), f"--config {config}"
@@ -63,11 +60,11 @@ def run_service(
                     f"{db} has no engine config yet: start with --config engine.yaml"
                 )
             engine_config, change = current[1], "restart"
-        keys = KeyRing(store)
+        keys = KeyRing(db)
         if not len(keys):
             announce(
-                "warning: no API keys in this store, so every write is refused; stop, run "
-                "`pushlift keys create NAME`, and start again"
+                "warning: no API keys yet, so every write is refused until you run "
+                "`pushlift keys create NAME` (it works while the service runs)"
             )
         lateness_us = _duration("--allowed-lateness", allowed_lateness)
         skew_us = _duration("--max-skew", max_skew)
@@ -75,11 +72,11 @@ def run_service(
             store,
             engine_config,
             change,
-            journal_path(db),
+            ops_path(db),
             allowed_lateness_us=lateness_us,
             max_skew_us=skew_us,
         )
-        feed = Feed(store, journal_path(db))
+        feed = Feed(store, ops_path(db))
         sender = WebhookSender(store, feed, webhook) if webhook else None
         app = create_service_app(
             store,
@@ -115,6 +112,8 @@ def run_service(
         if app.state.warm.is_alive():
             app.state.warm.join(timeout=60)
     finally:
+        ops.release(owner)
+        owner.close()
         store.close()
 
 

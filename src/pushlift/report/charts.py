@@ -13,7 +13,11 @@ import numpy as np  # noqa: E402
 from pushlift.analysis.results import ExperimentResult, SubgroupEffect  # noqa: E402
 
 PALETTE = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
-plt.rcParams.update({"svg.fonttype": "path", "svg.hashsalt": "pushlift", "font.size": 9})
+# Labels carry the user's names (arms, segments, columns): text, never mathtext ($...$),
+# which would render a name differently or fail on one like '$\x$'.
+plt.rcParams.update(
+    {"svg.fonttype": "path", "svg.hashsalt": "pushlift", "font.size": 9, "text.parse_math": False}
+)
 
 
 def to_svg(fig: plt.Figure) -> str:

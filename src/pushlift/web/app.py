@@ -2,18 +2,24 @@
 
 Every page is rendered from the same dict its JSON twin returns. `/api/version` changes
 whenever the data behind the pages change; pages poll it and refresh their numbers.
+
+`allowed_hosts` answers 400 to requests whose Host header is not listed: a page on another
+site cannot read the dashboard by pointing its own name at 127.0.0.1 (DNS rebinding).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pushlift.errors import PushliftError
 from pushlift.store import Store
@@ -27,14 +33,53 @@ ICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
     '<circle cx="8" cy="8" r="7" fill="#3b7dd8"/></svg>'
 )
+# Host names that always reach a dashboard on this machine (any port).
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 
 
-def create_app(store: Store, *, follower: Follower | None = None, warm: bool = True) -> FastAPI:
+def host_name(host: str) -> str:
+    """A host as the Host header names it, without its port: lower case, an IPv6 address
+    in brackets."""
+    host = host.strip().lower()
+    if "*" in host[1:] or (host.startswith("*") and host != "*" and not host.startswith("*.")):
+        raise ValueError(f"allowed host {host!r}: a wildcard is '*' or like '*.example.com'")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(bare).version == 6:
+            return f"[{bare}]"
+    if ":" in host:
+        raise ValueError(f"allowed host {host!r}: give the name without a port (any port works)")
+    return host
+
+
+def local_hosts(bound: str | None = None, extra: Iterable[str] = ()) -> list[str]:
+    """The Host names a dashboard bound to `bound` answers by default: localhost,
+    127.0.0.1 and [::1], the bound address itself, and `extra` ('*' for any host,
+    '*.example.com' for its subdomains)."""
+    names = [*LOCAL_HOSTS, *([bound] if bound else []), *extra]
+    return list(dict.fromkeys(host_name(h) for h in names if h.strip()))
+
+
+def create_app(
+    store: Store,
+    *,
+    follower: Follower | None = None,
+    warm: bool = True,
+    allowed_hosts: Sequence[str] | None = None,
+) -> FastAPI:
     """The dashboard on `store`. With a `follower`, the engine writes while pages are served.
 
     `warm` computes the slow analyses (mall experiment, engagement) in the background at
-    start, so the first visit to those pages does not wait for them."""
+    start, so the first visit to those pages does not wait for them. `allowed_hosts`: the
+    Host header names answered (any port; see `local_hosts`); others get 400. None checks
+    no Host: pass `local_hosts(bound_address)` for a server on a loopback address."""
     app = FastAPI(title="pushlift dashboard", docs_url="/api/docs", redoc_url=None)
+    if allowed_hosts is not None:
+        app.add_middleware(
+            TrustedHostMiddleware,
+            allowed_hosts=[host_name(h) for h in allowed_hosts],
+            www_redirect=False,
+        )
     db = Database(store)
     app.state.db = db
     app.state.follower = follower

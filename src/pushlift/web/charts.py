@@ -48,7 +48,7 @@ def trend_svg(trend: list[dict[str, Any]], width: int = 760, height: int = 240) 
         pts = " ".join(f"{x(i)},{y(d[key])}" for i, d in enumerate(trend))
         out.append(f'<polyline points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>')
         out += [
-            f'<circle cx="{x(i)}" cy="{y(d[key])}" r="3" fill="{color}"><title>{d["day"]}: '
+            f'<circle cx="{x(i)}" cy="{y(d[key])}" r="3" fill="{color}"><title>{escape(d["day"])}: '
             f"{fmt(d[key])} {label}</title></circle>"
             for i, d in enumerate(trend)
         ]

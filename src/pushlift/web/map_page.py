@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict
+from html import escape
 from typing import Any
 
 from pushlift.analysis.kpis import GroupKpis
@@ -111,19 +112,20 @@ def map_svg(data: dict[str, Any]) -> str:
     for z in zones:
         g, sent = z["geometry"], z.get("notifications") or 0
         style = f'fill="#3b7dd8" fill-opacity="{0.08 + 0.4 * sent / most:.2f}" stroke="#3b7dd8"'
-        title = f"<title>zone {z['key']}: {sent:,} sent</title>"
+        # Zone ids are the engine config's: text, escaped for the attribute and the title.
+        key = escape(str(z["key"]))
+        title = f"<title>zone {key}: {sent:,} sent</title>"
         if z["shape"] == "circle":
             x, y = proj.xy(g["lat"], g["lon"])
             r = proj.meters(g["radius_m"])
             parts.append(
-                f'<circle class="zone" data-zone="{z["key"]}" cx="{x}" cy="{y}" r="{r}" '
+                f'<circle class="zone" data-zone="{key}" cx="{x}" cy="{y}" r="{r}" '
                 f"{style}>{title}</circle>"
             )
         else:
             pts = " ".join("{},{}".format(*proj.xy(lat, lon)) for lat, lon in g)
             parts.append(
-                f'<polygon class="zone" data-zone="{z["key"]}" points="{pts}" {style}>'
-                f"{title}</polygon>"
+                f'<polygon class="zone" data-zone="{key}" points="{pts}" {style}>{title}</polygon>'
             )
     for p in points:
         x, y = proj.xy(p["lat"], p["lon"])

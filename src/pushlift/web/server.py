@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 import webbrowser
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -13,7 +13,7 @@ import uvicorn
 
 from pushlift.errors import PushliftError
 from pushlift.store import Store
-from pushlift.web.app import create_app
+from pushlift.web.app import create_app, local_hosts
 from pushlift.web.follow import Follower
 
 
@@ -25,12 +25,15 @@ def serve(
     open_browser: bool = True,
     config: Path | None = None,
     follow: str | None = None,
+    allow_hosts: Sequence[str] = (),
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve the dashboard on the store at `db` until interrupted.
 
     With `config` and `follow` ('-' for NDJSON on stdin, or an event file), the engine
-    decides on that stream in this process while the pages update live."""
+    decides on that stream in this process while the pages update live. Requests must
+    name localhost, 127.0.0.1, [::1], `host` or one of `allow_hosts` in their Host header
+    (400 otherwise: no DNS rebinding)."""
     follower = None
     plan = None
     if follow is not None:
@@ -51,7 +54,8 @@ def serve(
         if plan is not None and follow is not None:
             # The engine gets its own cursor: DuckDB connections are not shared by threads.
             follower = Follower(store.cursor(), plan, follow)
-        app = create_app(store, follower=follower)
+        hosts = local_hosts(host, allow_hosts)
+        app = create_app(store, follower=follower, allowed_hosts=hosts)
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
         )

@@ -4,11 +4,16 @@ One file (YAML or JSON) describes everything the engine decides with. Field name
 interface; pydantic validates types, and the checks below validate what types cannot
 (references between sections, non-overlapping experiments, a trigger for every offer). Any
 problem becomes one InputError naming the field, e.g. `offers[2].max_bid_cents`.
+
+Every number has finite bounds (the MAX_* constants, stated in each field's description),
+true/false is never read as a number, and polygons must be simple and city-sized, so a
+config that validates cannot overflow the engine's int64 arithmetic or exhaust its memory.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime, time
 from pathlib import Path
@@ -16,8 +21,18 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from pushlift.engine.geo import MAX_POLYGON_SPAN_M, MIN_POLYGON_AREA_M2, polygon_problem
 from pushlift.errors import InputError
 from pushlift.schema import AGE_BANDS
 
@@ -25,28 +40,99 @@ _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 AGE_BAND_LABELS = tuple(label for label, _, _ in AGE_BANDS)
 
+# Bounds. Money and counts stay far inside int64 even summed over millions of
+# notifications; sizes bound the arrays the engine allocates per subscriber.
+MAX_BID_CENTS = 10**9  # $10M a notification; spend of 10^9 such still fits in int64
+MAX_BUDGET_CENTS = 10**12  # $10B
+MAX_CAP = 10**6  # notifications per subscriber
+MAX_FREQUENCY = 100  # the frequency cap keeps this many recent times per subscriber
+MAX_DURATION_S = 3650 * 86_400  # 10 years
+MAX_RADIUS_M = 50_000.0
+MAX_POLYGON_POINTS = 10_000
+MAX_TOTAL_POLYGON_POINTS = 1_000_000  # over all zones: the engine keeps them as one table
+MAX_WEIGHT = 1e6  # arm weights are relative; this keeps their sum finite
+MAX_SEED = 2**63 - 1
+MAX_ITEMS = 10_000  # vendors, zones, segments, offers per config
+MAX_EXPERIMENTS = 100  # each keeps an arm per subscriber
+MAX_ARMS = 100
+MAX_OFFER_SEGMENTS = 100
+
 
 def parse_duration(text: str | int) -> int:
-    """'90s', '30m', '1h', '7d' (or whole seconds) -> microseconds."""
-    if isinstance(text, int) and not isinstance(text, bool) and text > 0:
-        return text * 1_000_000
-    match = _DURATION.match(str(text))
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"{text!r} is not a duration like '90s', '30m', '1h' or '7d'")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)] * 1_000_000
+    """'90s', '30m', '1h', '7d' (or whole seconds) -> microseconds; at most 10 years."""
+    seconds = _duration_seconds(text)
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"a duration can be at most {MAX_DURATION_S // 86_400}d (10 years)")
+    return seconds * 1_000_000
 
 
-Duration = Annotated[str | int, Field(description="e.g. '30m', '1h', '7d'")]
+def _duration_seconds(text: str | int) -> int:
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text <= 0:  # no repr: a huge int cannot even be printed
+            raise ValueError("a duration in whole seconds must be positive")
+        return text
+    match = _DURATION.match(text) if isinstance(text, str) else None
+    if not match or not match.group(1).strip("0"):
+        shown = repr(text)[:40] if isinstance(text, str) else type(text).__name__
+        raise ValueError(f"{shown} is not a duration like '90s', '30m', '1h' or '7d'")
+    digits = match.group(1).lstrip("0")
+    if len(digits) > 12:  # certainly over the bound; int() of thousands of digits fails
+        return MAX_DURATION_S + 1
+    return int(digits) * _UNIT_SECONDS[match.group(2)]
+
+
+def _check_duration(value: object) -> str | int:
+    # Whole validation here: pydantic's str | int union would read true as 1 and name
+    # the union member (`within.str`) in its errors.
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("give a duration like '90s', '30m', '1h' or '7d', or whole seconds")
+    parse_duration(value)
+    return value
+
+
+Duration = Annotated[
+    str | int,
+    PlainValidator(_check_duration, json_schema_input_type=str | int),
+    Field(description="e.g. '30m', '1h', '7d', or whole seconds; at most 3650d (10 years)"),
+]
+
+
+def _refuse_bool(value: object) -> object:
+    # Lax mode would read true as 1: a flag where a number belongs is a mistake.
+    if isinstance(value, bool):
+        raise ValueError("give a number, not true/false")
+    return value
+
+
+def _whole_number(value: object) -> object:
+    """Refuse true/false; a whole float such as 1e30 becomes an int, so the bound check
+    names the bound (pydantic says only "exceeded maximum size" beyond int64)."""
+    value = _refuse_bool(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("give a finite number")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_whole_number)]
+Float = Annotated[float, BeforeValidator(_refuse_bool)]  # finite: see _Model
+# Bounds inside a nested or optional type go before the validator, or the JSON schema
+# shows them as raw `ge`/`le`.
+Lat = Annotated[float, Field(ge=-90, le=90), BeforeValidator(_refuse_bool)]
+Lon = Annotated[float, Field(ge=-180, le=180), BeforeValidator(_refuse_bool)]
+Budget = Annotated[int, Field(gt=0, le=MAX_BUDGET_CENTS), BeforeValidator(_whole_number)]
+SubscriberCap = Annotated[int, Field(gt=0, le=MAX_CAP), BeforeValidator(_whole_number)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Circle(_Model):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    radius_m: float = Field(gt=0)
+    lat: Lat
+    lon: Lon
+    radius_m: Float = Field(gt=0, le=MAX_RADIUS_M, description="metres, at most 50,000")
 
 
 class Zone(_Model):
@@ -54,18 +140,24 @@ class Zone(_Model):
 
     id: str = Field(min_length=1)
     circle: Circle | None = None
-    polygon: list[tuple[float, float]] | None = None
+    polygon: Annotated[list[tuple[Lat, Lon]], Field(max_length=MAX_POLYGON_POINTS)] | None = Field(
+        None,
+        description=(
+            f"[lat, lon] points in order around the zone: at least 3 distinct, at most "
+            f"{MAX_POLYGON_POINTS:,}, edges not crossing, at most "
+            f"{MAX_POLYGON_SPAN_M / 1000:.0f} km across, at least {MIN_POLYGON_AREA_M2:g} "
+            "square metre of area"
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_shape(self) -> Zone:
         if (self.circle is None) == (self.polygon is None):
             raise ValueError("give exactly one of 'circle' or 'polygon'")
         if self.polygon is not None:
-            if len(self.polygon) < 3:
-                raise ValueError("a polygon needs at least 3 [lat, lon] points")
-            for lat, lon in self.polygon:
-                if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-                    raise ValueError(f"polygon point [{lat}, {lon}] is not a [lat, lon] pair")
+            problem = polygon_problem(self.polygon)
+            if problem:
+                raise ValueError(problem)
         return self
 
 
@@ -74,8 +166,8 @@ class Vendor(_Model):
     name: str = ""
     category: str = ""
     domain: str | None = Field(None, description="the vendor's web site, for site-visit segments")
-    lat: float | None = Field(None, ge=-90, le=90)
-    lon: float | None = Field(None, ge=-180, le=180)
+    lat: Lat | None = None
+    lon: Lon | None = None
 
 
 class InZoneSegment(_Model):
@@ -145,13 +237,25 @@ class Offer(_Model):
     vendor: str
     content: str = Field(min_length=1)
     zone: str | None = Field(None, description="location events inside it trigger the offer")
-    segments: list[str] = Field(default_factory=list, description="all must hold")
-    max_bid_cents: int = Field(gt=0)
-    budget_cents: int | None = Field(None, gt=0, description="total budget; none = unlimited")
-    daily_budget_cents: int | None = Field(None, gt=0)
+    segments: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_OFFER_SEGMENTS,
+        description=f"all must hold; at most {MAX_OFFER_SEGMENTS}",
+    )
+    max_bid_cents: Int = Field(
+        gt=0, le=MAX_BID_CENTS, description=f"1 to {MAX_BID_CENTS:,} cents ($10M)"
+    )
+    budget_cents: Budget | None = Field(
+        None, description=f"total budget, 1 to {MAX_BUDGET_CENTS:,} cents; none = unlimited"
+    )
+    daily_budget_cents: Budget | None = Field(
+        None, description=f"1 to {MAX_BUDGET_CENTS:,} cents; none = unlimited"
+    )
     valid_from: datetime | None = None
     valid_until: datetime | None = None
-    cap_per_subscriber: int | None = Field(None, gt=0, description="lifetime notifications")
+    cap_per_subscriber: SubscriberCap | None = Field(
+        None, description=f"lifetime notifications, 1 to {MAX_CAP:,}; none = no cap"
+    )
     enabled: bool = True
 
     @field_validator("valid_from", "valid_until")
@@ -164,15 +268,19 @@ class Offer(_Model):
 
 class Arm(_Model):
     name: str = Field(min_length=1)
-    weight: float = Field(gt=0)
+    weight: Float = Field(
+        gt=0, le=MAX_WEIGHT, description=f"relative share, above 0 and at most {MAX_WEIGHT:g}"
+    )
     holdout: bool = Field(False, description="receives nothing; would-have-sent is recorded")
 
 
 class Experiment(_Model):
     id: str = Field(min_length=1)
-    arms: list[Arm] = Field(min_length=2)
-    offers: list[str] | None = Field(None, description="offers it covers; none = all offers")
-    seed: int = 0
+    arms: list[Arm] = Field(min_length=2, max_length=MAX_ARMS)
+    offers: list[str] | None = Field(
+        None, max_length=MAX_ITEMS, description="offers it covers; none = all offers"
+    )
+    seed: Int = Field(0, ge=-MAX_SEED - 1, le=MAX_SEED, description="a signed 64-bit integer")
 
     @model_validator(mode="after")
     def _arms_ok(self) -> Experiment:
@@ -183,7 +291,11 @@ class Experiment(_Model):
 
 
 class FrequencyCap(_Model):
-    max: int = Field(gt=0)
+    max: Int = Field(
+        gt=0,
+        le=MAX_FREQUENCY,
+        description=f"notifications per period, 1 to {MAX_FREQUENCY} (each is remembered)",
+    )
     per: Duration
 
     @property
@@ -198,7 +310,12 @@ class QuietHours(_Model):
 
 class Auction(_Model):
     type: Literal["first_price", "second_price"] = "first_price"
-    reserve_cents: int = Field(0, ge=0, description="second price: minimum price and bid")
+    reserve_cents: Int = Field(
+        0,
+        ge=0,
+        le=MAX_BID_CENTS,
+        description=f"second price: minimum price and bid, 0 to {MAX_BID_CENTS:,} cents",
+    )
 
 
 class EngineConfig(_Model):
@@ -206,19 +323,37 @@ class EngineConfig(_Model):
     frequency_cap: FrequencyCap | None = None
     quiet_hours: QuietHours | None = None
     auction: Auction = Auction()
-    vendors: list[Vendor] = Field(default_factory=list)
-    zones: list[Zone] = Field(default_factory=list)
-    segments: list[Segment] = Field(default_factory=list)
-    offers: list[Offer] = Field(default_factory=list)
-    experiments: list[Experiment] = Field(default_factory=list)
+    vendors: list[Vendor] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description=f"at most {MAX_ITEMS:,}"
+    )
+    zones: list[Zone] = Field(
+        default_factory=list,
+        max_length=MAX_ITEMS,
+        description=(
+            f"at most {MAX_ITEMS:,}, with at most {MAX_TOTAL_POLYGON_POINTS:,} polygon points "
+            "in all"
+        ),
+    )
+    segments: list[Segment] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description=f"at most {MAX_ITEMS:,}"
+    )
+    offers: list[Offer] = Field(
+        default_factory=list, max_length=MAX_ITEMS, description=f"at most {MAX_ITEMS:,}"
+    )
+    experiments: list[Experiment] = Field(
+        default_factory=list,
+        max_length=MAX_EXPERIMENTS,
+        description=f"at most {MAX_EXPERIMENTS}",
+    )
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:
         try:
             ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {name!r} (use an IANA name)") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a folder
+            shown = repr(name)[:60]
+            raise ValueError(f"unknown time zone {shown} (use an IANA name)") from None
         return name
 
     def problems(self) -> list[tuple[str, str]]:
@@ -230,6 +365,11 @@ class EngineConfig(_Model):
                 if item.id in seen:
                     found.append((f"{section}[{i}].id", f"duplicate id {item.id!r}"))
                 seen.add(item.id)
+        points = sum(len(z.polygon or ()) for z in self.zones)
+        if points > MAX_TOTAL_POLYGON_POINTS:
+            found.append(
+                ("zones", f"{points:,} polygon points; at most {MAX_TOTAL_POLYGON_POINTS:,} in all")
+            )
         vendors = {v.id: v for v in self.vendors}
         zones = {z.id for z in self.zones}
         segments = {s.id: s for s in self.segments}
@@ -241,11 +381,6 @@ class EngineConfig(_Model):
                     found.append((f"segments[{i}].vendor", f"unknown vendor {seg.vendor!r}"))
                 elif isinstance(seg, VisitedSiteSegment) and not vendors[seg.vendor].domain:
                     found.append((f"segments[{i}].vendor", f"vendor {seg.vendor!r} has no domain"))
-            if isinstance(seg, InZoneSegment | PurchasedAtSegment | VisitedSiteSegment):
-                try:
-                    parse_duration(seg.within)
-                except ValueError as e:
-                    found.append((f"segments[{i}].within", str(e)))
         for i, offer in enumerate(self.offers):
             at = f"offers[{i}]"
             if offer.vendor not in vendors:
@@ -281,11 +416,6 @@ class EngineConfig(_Model):
                     )
                 else:
                     covered[name] = exp.id
-        if self.frequency_cap is not None:
-            try:
-                parse_duration(self.frequency_cap.per)
-            except ValueError as e:
-                found.append(("frequency_cap.per", str(e)))
         return found
 
 
@@ -317,7 +447,8 @@ def parse_config(data: object, source: str) -> EngineConfig:
         config = EngineConfig.model_validate(data)
     except ValidationError as e:
         first = e.errors()[0]
-        raise InputError(first["msg"], file=source, field=_field_path(first["loc"])) from None
+        message = first["msg"].removeprefix("Value error, ")  # our own checks' messages
+        raise InputError(message, file=source, field=_field_path(first["loc"])) from None
     problems = config.problems()
     if problems:
         field, message = problems[0]

@@ -76,14 +76,16 @@ class Plan:
         centre = _centre(config)
         self.zones = ZoneIndex(config.zones, Projection.around(*centre))
 
-        # Segments: each dynamic kind gets state slots (one per distinct zone / vendor).
-        self.zone_slots: list[int] = []  # zone index of each in-zone slot
-        self.vendor_slots: list[int] = []  # vendor index of each purchased-at slot
-        self.site_slots: list[int] = []  # vendor index of each visited-site slot
+        # Segments: each dynamic kind gets state slots (one per distinct zone / vendor),
+        # numbered in order of first use (a dict per kind: its keys keep that order).
+        slots: dict[int, dict[int, int]] = {IN_ZONE: {}, PURCHASED_AT: {}, VISITED_SITE: {}}
         self.trait_segments: list[cfg.TraitsSegment] = []
         self.segments: list[CompiledSegment] = []
         for seg in config.segments:
-            self.segments.append(self._compile_segment(seg, zone_index))
+            self.segments.append(self._compile_segment(seg, zone_index, slots))
+        self.zone_slots = list(slots[IN_ZONE])  # zone index of each in-zone slot
+        self.vendor_slots = list(slots[PURCHASED_AT])  # vendor index of each purchased-at slot
+        self.site_slots = list(slots[VISITED_SITE])  # vendor index of each visited-site slot
         self.segment_index = {s.id: i for i, s in enumerate(self.segments)}
         self.zone_slot_of_zone = np.full(len(zone_ids), -1, dtype=np.int64)
         for slot, zone in enumerate(self.zone_slots):
@@ -121,12 +123,10 @@ class Plan:
         self.required = [
             [self.segment_index[s] for s in o.segments] for o in offers
         ]  # per offer, segment indices
-        self.requires = np.zeros((len(self.segments), n), dtype=bool)
-        for o, segs in enumerate(self.required):
-            self.requires[segs, o] = True
-        trip = [i for i, s in enumerate(self.segments) if s.kind == FIRST_PURCHASE_OF_TRIP]
-        self.trip_offers = (
-            np.flatnonzero(self.requires[trip].any(axis=0)) if trip else (np.empty(0, np.int64))
+        # Offers the trip trigger starts (no segments x offers matrix: it grows as the product).
+        trip = {i for i, s in enumerate(self.segments) if s.kind == FIRST_PURCHASE_OF_TRIP}
+        self.trip_offers = np.array(
+            [o for o, segs in enumerate(self.required) if trip.intersection(segs)], dtype=np.int64
         )
         # Zone -> offers triggered by it, as CSR arrays (offers in rank order).
         by_zone: list[list[int]] = [[] for _ in zone_ids]
@@ -152,24 +152,16 @@ class Plan:
         quiet = config.quiet_hours
         self.quiet = (_us_of_day(quiet.start), _us_of_day(quiet.end)) if quiet else None
 
-    def _compile_segment(self, seg: object, zone_index: dict[str, int]) -> CompiledSegment:
+    def _compile_segment(
+        self, seg: object, zone_index: dict[str, int], slots: dict[int, dict[int, int]]
+    ) -> CompiledSegment:
         if isinstance(seg, cfg.InZoneSegment):
-            zone = zone_index[seg.zone]
-            if zone not in self.zone_slots:
-                self.zone_slots.append(zone)
-            slot = self.zone_slots.index(zone)
+            slot = _slot(slots[IN_ZONE], zone_index[seg.zone])
             return CompiledSegment(seg.id, IN_ZONE, slot, cfg.parse_duration(seg.within))
         if isinstance(seg, cfg.PurchasedAtSegment | cfg.VisitedSiteSegment):
-            vendor = self.vendor_index[seg.vendor]
-            slots = (
-                self.vendor_slots if isinstance(seg, cfg.PurchasedAtSegment) else self.site_slots
-            )
-            if vendor not in slots:
-                slots.append(vendor)
             kind = PURCHASED_AT if isinstance(seg, cfg.PurchasedAtSegment) else VISITED_SITE
-            return CompiledSegment(
-                seg.id, kind, slots.index(vendor), cfg.parse_duration(seg.within)
-            )
+            slot = _slot(slots[kind], self.vendor_index[seg.vendor])
+            return CompiledSegment(seg.id, kind, slot, cfg.parse_duration(seg.within))
         if isinstance(seg, cfg.TraitsSegment):
             self.trait_segments.append(seg)
             return CompiledSegment(seg.id, TRAITS, len(self.trait_segments) - 1)
@@ -189,6 +181,11 @@ class Plan:
         start, end = self.quiet
         tod = local_us % DAY_US
         return (start <= tod) & (tod < end) if start <= end else (tod >= start) | (tod < end)
+
+
+def _slot(slots: dict[int, int], item: int) -> int:
+    """The slot of `item` (a zone or vendor index), the next free one on first use."""
+    return slots.setdefault(item, len(slots))
 
 
 def _centre(config: cfg.EngineConfig) -> tuple[float, float]:

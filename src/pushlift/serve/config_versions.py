@@ -2,17 +2,24 @@
 
 Every change (a new config file at start, or an edit through the API) is validated as a
 whole and stored as the next version; the highest version is live. A restart without
-`--config` continues with the live version.
+`--config` continues with the newest version that still validates: one stored before the
+config's rules tightened may not, and is skipped with a note rather than stopping the
+service (the version restarted with is then stored again, on top).
 """
 
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pushlift import schema
 from pushlift.engine.config import EngineConfig, parse_config
+from pushlift.errors import InputError
 from pushlift.store import Store
+
+Note = Callable[[str], None]
 
 SECTIONS = ("vendors", "zones", "segments", "offers", "experiments")
 
@@ -22,24 +29,43 @@ def as_data(config: EngineConfig) -> dict[str, object]:
     return config.model_dump(mode="json", exclude_none=True)
 
 
-def live(store: Store) -> tuple[int, EngineConfig] | None:
-    """The live version and its config, or None when the service never had one."""
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def live(store: Store, note: Note = _to_stderr) -> tuple[int, EngineConfig] | None:
+    """The newest version that still validates and its config, or None when there is none
+    (the service never had one, or none validates). Each newer version skipped because it
+    no longer validates is reported through `note`."""
     rows = store.con.execute(
-        "SELECT version, config_json FROM config_version ORDER BY version DESC LIMIT 1"
-    ).fetchall()
-    if not rows:
-        return None
-    version, text = rows[0]
-    return int(version), parse_config(json.loads(text), f"config version {version}")
+        "SELECT version, config_json FROM config_version ORDER BY version DESC"
+    )
+    while (row := rows.fetchone()) is not None:  # usually the first one: read no further
+        version, text = int(row[0]), row[1]
+        try:
+            return version, parse_config(json.loads(text), f"config version {version}")
+        except InputError as e:
+            where = f"field {e.field}: " if e.field else ""
+            why = f"it no longer validates ({where}{e.detail})"
+            note(f"warning: skipping config version {version}: {why}")
+        except (TypeError, ValueError) as e:  # not JSON at all
+            note(f"warning: skipping config version {version}: it is not JSON ({e})")
+    return None
+
+
+def _newest_version(store: Store) -> int:
+    row = store.con.execute("SELECT max(version) FROM config_version").fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
 
 
 def apply(store: Store, config: EngineConfig, change: str) -> int:
-    """Store `config` as the next version unless it equals the live one; returns the live
-    version number."""
-    current = live(store)
-    if current is not None and as_data(current[1]) == as_data(config):
+    """Store `config` as the next version unless it equals the live one and nothing newer
+    is stored (a version that no longer validates); returns the live version number."""
+    current = live(store, note=lambda _: None)  # `live` reported skipped versions already
+    newest = _newest_version(store)
+    if current is not None and current[0] == newest and as_data(current[1]) == as_data(config):
         return current[0]
-    version = 1 if current is None else current[0] + 1
+    version = newest + 1
     store.append(
         schema.CONFIG_VERSION,
         {

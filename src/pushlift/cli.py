@@ -644,9 +644,9 @@ def serve_cmd(
     webhook: Annotated[
         str | None, typer.Option(help="POST delivered notifications to this URL, with retries.")
     ] = None,
-    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted.")] = (
-        1 << 20
-    ),
+    max_body_bytes: Annotated[
+        int, typer.Option(help="Largest request body accepted (a 10,000-event batch fits).")
+    ] = 8 << 20,
     allowed_lateness: Annotated[
         str,
         typer.Option(
@@ -655,6 +655,9 @@ def serve_cmd(
         ),
     ] = "10s",
     max_skew: MaxSkewOption = "5m",
+    read_timeout: Annotated[
+        str, typer.Option(help="Cut off a client whose headers or body take longer than this.")
+    ] = "10s",
 ) -> None:
     """The engine as an HTTP service: post events, get decisions, stream notifications.
 
@@ -673,6 +676,7 @@ def serve_cmd(
             max_body=max_body_bytes,
             allowed_lateness=allowed_lateness,
             max_skew=max_skew,
+            read_timeout=read_timeout,
             announce=lambda m: err.print(m, highlight=False),
         )
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import signal
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import uvicorn
+import uvloop
+from granian.constants import HTTPModes, Interfaces
+from granian.http import HTTP1Settings
+from granian.server.embed import Server
 
 from pushlift import ops
 from pushlift.engine.config import load_config, parse_duration
@@ -21,6 +25,7 @@ from pushlift.serve.keys import KeyRing
 from pushlift.serve.outbox import Feed, WebhookSender
 from pushlift.serve.service import DecisionService
 from pushlift.store import Store
+from pushlift.web.app import local_hosts
 
 DRAIN_S = 10.0
 
@@ -44,6 +49,7 @@ def run_service(
     max_body: int = MAX_BODY_BYTES,
     allowed_lateness: str = "10s",
     max_skew: str = "5m",
+    read_timeout: str = "10s",
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then finish in-flight requests and drain the webhook."""
@@ -68,6 +74,7 @@ def run_service(
             )
         lateness_us = _duration("--allowed-lateness", allowed_lateness)
         skew_us = _duration("--max-skew", max_skew)
+        read_timeout_s = _duration("--read-timeout", read_timeout) / 1e6
         service = DecisionService(
             store,
             engine_config,
@@ -86,31 +93,24 @@ def run_service(
             dashboard_needs_key=not is_loopback(host),
             webhook=sender,
             max_body=max_body,
+            read_timeout_s=read_timeout_s,
+            allowed_hosts=local_hosts(host) if is_loopback(host) else None,
         )
         if sender is not None:
             sender.start()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_level="warning",
-                access_log=False,
-                timeout_graceful_shutdown=int(DRAIN_S),
-            )
-        )
         announce(
             f"pushlift serve: http://{host}:{port}/ (API /v1, OpenAPI /openapi.json, "
             f"dashboard /overview); config version {service.version}"
         )
-        with _exit_quietly_after_shutdown():
-            server.run()
-        if sender is not None:
-            sender.close(DRAIN_S)
-        # No thread may still be querying when the store closes (DuckDB aborts otherwise).
-        service.close()
-        if app.state.warm.is_alive():
-            app.state.warm.join(timeout=60)
+        try:
+            _serve_http(app, host, port, read_timeout_s)
+        finally:
+            if sender is not None:
+                sender.close(DRAIN_S)
+            # No thread may still be querying when the store closes (DuckDB aborts otherwise).
+            service.close()
+            if app.state.warm.is_alive():
+                app.state.warm.join(timeout=60)
     finally:
         ops.release(owner)
         owner.close()
@@ -124,27 +124,33 @@ def _duration(option: str, value: str) -> int:
         raise PushliftError(f"{option}: {e}") from None
 
 
-@contextmanager
-def _exit_quietly_after_shutdown() -> Iterator[None]:
-    """uvicorn finishes in-flight requests on SIGINT/SIGTERM, then re-raises the signal to
-    the previous handler; ours ends `server.run()` normally so the store is closed cleanly
-    (checkpointed) instead of the process dying with the signal."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+def _serve_http(app: Any, host: str, port: int, read_timeout_s: float) -> None:
+    """Serve `app` in this process (the engine is here) until SIGINT/SIGTERM, then let the
+    requests in flight finish.
 
-    def stop(_signum: int, _frame: object) -> None:
-        raise _Stopped
+    granian's embedded server (Rust HTTP/1.1 on this thread's event loop) was measured the
+    fastest in-process stack (`benchmarks/http_stack.py`), and it times out clients that
+    drip their headers; the gate times out dripped bodies."""
+    settings = HTTP1Settings(header_read_timeout=int(read_timeout_s * 1000))
+    server = Server(
+        app, address=host, port=port, interface=Interfaces.ASGI, http=HTTPModes.http1,
+        http1_settings=settings, websockets=False, log_enabled=False, backlog=1024,
+    )  # fmt: skip
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        in_main = threading.current_thread() is threading.main_thread()
+        if in_main:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, server.stop)
+        try:
+            await server.serve()
+        finally:
+            if in_main:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+
     try:
-        yield
-    except _Stopped:
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-class _Stopped(Exception):
-    pass
+        uvloop.run(main())
+    except OSError as e:
+        raise PushliftError(f"cannot serve on {host}:{port}: {e.strerror or e}") from None

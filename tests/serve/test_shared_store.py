@@ -66,3 +66,15 @@ def test_a_writer_names_the_process_that_holds_the_store(running: tuple[Service,
     said = " ".join(done.stderr.split())  # the terminal may wrap the line
     assert "Traceback" not in said and said.count("error:") == 1
     assert f"in use by `pushlift serve` (PID {service.proc.pid}) at {service.url}/" in said
+
+
+def test_a_second_dashboard_points_to_the_live_one(running: tuple[Service, Path]) -> None:
+    service, db = running
+    done = subprocess.run(
+        [str(PUSHLIFT), "dashboard", "--db", str(db), "--no-open"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 2 and "Traceback" not in said, said
+    assert f"served live by `pushlift serve` (PID {service.proc.pid})" in said
+    assert f"{service.url}/overview" in said

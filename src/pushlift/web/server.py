@@ -8,11 +8,11 @@ import webbrowser
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import duckdb
 import uvicorn
 
+from pushlift import ops
 from pushlift.errors import PushliftError
-from pushlift.store import Store
+from pushlift.store import Store, StoreBusy
 from pushlift.web.app import create_app, local_hosts
 from pushlift.web.follow import Follower
 
@@ -45,10 +45,15 @@ def serve(
         plan = Plan(load_config(config))
     try:
         store = Store.open(db)
-    except duckdb.IOException as e:  # another process owns the file (one writer per file)
+    except StoreBusy as busy:  # another process owns the file (one writer per file)
+        owner = ops.owner(db)
+        if owner is not None and owner.url:
+            raise PushliftError(
+                f"{db} is served live by {owner.describe()}: its dashboard is at "
+                f"{owner.url}overview"
+            ) from None
         raise PushliftError(
-            f"cannot open {db}: {str(e).splitlines()[0]}. Stop the process using it, or run "
-            "the engine inside the dashboard with --config and --follow"
+            f"{busy}; or run the engine inside the dashboard with --config and --follow"
         ) from None
     try:
         if plan is not None and follow is not None:

@@ -113,6 +113,7 @@ def test_terminal_output_and_errors(tmp_path: Path, small_mall_store: Path) -> N
 
 def test_demo_runs_and_is_deterministic(tmp_path: Path) -> None:
     res = run("demo", "--out", "a", "--consumers", "2000", cwd=tmp_path)
+    assert (tmp_path / "out" / "pushlift.duckdb").exists()  # every command's default store
     assert "report:" in res.stdout and (tmp_path / "a" / "report.html").exists()
     assert "city-holdout: notifications raised conversion by" in res.stdout
     run("demo", "--out", "b", "--consumers", "2000", cwd=tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from pushlift import ops
 from pushlift.engine.events import EventBatch as EngineBatch
 from pushlift.errors import PushliftError
 from pushlift.store import DEFAULT_DB, Store
@@ -38,7 +40,15 @@ app.add_typer(keys_app, name="keys")
 out = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[Path, typer.Option("--db", help="DuckDB store file.")]
+DbOption = Annotated[
+    Path,
+    typer.Option(
+        "--db",
+        envvar="PUSHLIFT_DB",
+        help="The DuckDB store file; default $PUSHLIFT_DB, else out/pushlift.duckdb (where the "
+        "demo writes).",
+    ),
+]
 
 
 @contextmanager
@@ -123,15 +133,12 @@ def run_cmd(
     with user_errors(), steps("run") as step:
         skew_us = duration_option("--max-skew", max_skew)
         plan = Plan(load_config(config))
-        store = Store.open(db)
 
         def show(s: RunSummary) -> None:
             step(f"{s.events_read:,} events, {s.events_read / max(s.seconds, 1e-9):,.0f}/s")
 
-        try:
+        with Store.writing(db) as store:
             summary = run(store, plan, batches(), progress=show, max_skew_us=skew_us)
-        finally:
-            store.close()
     notified = summary.outcomes["delivered"] + summary.outcomes["held_out"]
     out.print(
         f"{summary.events_read:,} events read in {summary.seconds:.1f} s: "
@@ -172,13 +179,10 @@ def simulate_city_cmd(
         TextColumn("simulate city"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
     ) as bar:
         task = bar.add_task("city", total=1.0)
-        store = Store.open(db)
-        try:
+        with Store.writing(db) as store:
             summary = simulate_city(
                 store, subscribers, days, seed, progress=lambda f: bar.update(task, completed=f)
             )
-        finally:
-            store.close()
     out.print(
         f"simulated {summary.subscribers:,} subscribers and {summary.vendors:,} vendors for "
         f"{days} days into {db}: {summary.events:,} events, {summary.notifications:,} "
@@ -216,10 +220,9 @@ def simulate_mall(
         step(f"drawing {consumers:,} consumers")
         week = mall.simulate_week(consumers, seed, model)
         step("writing the store")
-        store = Store.open(db)
-        mall.write_week(store, week, model, replace=replace)
-        paths = mall.export_tables(store, str(export)) if export else None
-        store.close()
+        with Store.writing(db) as store:
+            mall.write_week(store, week, model, replace=replace)
+            paths = mall.export_tables(store, str(export)) if export else None
     out.print(
         f"simulated {consumers:,} consumers, {len(week.purchase['purchase_id']):,} "
         f"purchases into {db} (experiment {mall.EXPERIMENT_ID})"
@@ -417,8 +420,7 @@ def import_crm_cmd(
     with user_errors(), steps("import crm") as step:
         maps = parse_column_map(column_map or [])
         step("validating and loading")
-        store = Store.open(db)
-        try:
+        with Store.writing(db) as store:
             result = import_crm(
                 store,
                 sales,
@@ -429,8 +431,6 @@ def import_crm_cmd(
                 iso_day_month=iso_dates,  # type: ignore[arg-type]
                 shared_phone_ids=shared_phone_ids,
             )
-        finally:
-            store.close()
     if as_json:
         sys.stdout.write(json.dumps(to_jsonable(result), indent=1, allow_nan=False) + "\n")
         return
@@ -463,8 +463,6 @@ def analyze_kpis_cmd(
 
     if touch not in ("last", "first"):
         fail("--touch must be last or first")
-    if not db.exists():
-        fail(f"no store at {db}; run `pushlift simulate city` or `pushlift run` first")
     with user_errors(), steps("analyze kpis") as step:
         store = Store.open_for_reading(db)
         try:
@@ -717,9 +715,10 @@ def keys_revoke(key_id: str, db: DbOption = DEFAULT_DB) -> None:
 
 @app.command()
 def demo(
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the store and report.")] = (
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the reports and export.")] = (
         Path("out")
     ),
+    db: DbOption = DEFAULT_DB,
     consumers: Annotated[int, typer.Option(help="Number of consumers.")] = 9032,
     city_subscribers: Annotated[
         int, typer.Option(help="Subscribers of the city run after the mall (0: no city).")
@@ -739,13 +738,13 @@ def demo(
     from pushlift.sim import mall
 
     started = time.perf_counter()
-    db = out_dir / "pushlift.duckdb"
     with user_errors(), steps("demo") as step:
         step(f"simulating {consumers:,} consumers over the week of 2019-10-01")
         model = mall.MallModel()
         week = mall.simulate_week(consumers, seed, model)
         step(f"writing {db}")
-        store = Store.open(db)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        store = _fresh_demo_store(db)
         mall.write_week(store, week, model, replace=True)
         mall.export_tables(store, str(out_dir / "export"))
         result = analyze_experiment(
@@ -784,15 +783,39 @@ def demo(
                     "delivered, against the holdout",
                     highlight=False,
                 )
+    # The store is every command's default unless the demo was pointed elsewhere.
+    where = "" if db == DEFAULT_DB and "PUSHLIFT_DB" not in os.environ else f" --db {db}"
     city = (
         f"kpis:   {out_dir / 'kpis.html'}, {out_dir / 'kpis.json'}\n" if kpis is not None else ""
     )
     out.print(
         f"\nstore:  {db}\nexport: {out_dir / 'export'}/consumer.csv, purchase.csv\n"
         f"json:   {out_dir / 'analysis.json'}\nreport: {report.resolve()}\n{city}"
-        f"see it: .venv/bin/pushlift dashboard --db {db}\n"
+        f"see it: .venv/bin/pushlift dashboard{where}  (or analyze kpis{where}, ...)\n"
         f"done in {time.perf_counter() - started:.1f} s"
     )
+
+
+def _fresh_demo_store(db: Path) -> Store:
+    """An empty store at `db` for the demo: a store the demo wrote before is replaced (the
+    demo runs on fresh simulations); any other store is refused, never overwritten."""
+    if db.exists():
+        store = Store.open(db)
+        try:
+            foreign = store.con.execute(
+                "SELECT (SELECT count(*) FROM experiment WHERE source <> 'simulated') + "
+                "(SELECT count(*) FROM crm_import)"
+            ).fetchall()[0][0]
+        finally:
+            store.close()
+        if foreign:
+            raise PushliftError(
+                f"{db} holds imported data, so the demo will not replace it; pass --db with "
+                "another path"
+            )
+        for leftover in (db, Path(f"{db}.wal"), ops.ops_path(db)):
+            leftover.unlink(missing_ok=True)
+    return Store.open(db)
 
 
 def main() -> None:

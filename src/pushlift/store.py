@@ -15,7 +15,8 @@ from pushlift.errors import PushliftError
 from pushlift.ops import busy_message, request_snapshot
 from pushlift.schema import TABLES, VIEWS, Table
 
-DEFAULT_DB = Path("pushlift.duckdb")
+# Every command's store unless --db or $PUSHLIFT_DB says otherwise; the demo writes it too.
+DEFAULT_DB = Path("out/pushlift.duckdb")
 # DuckDB's message when another process holds the file: "... (PID 1234) ..."
 _LOCK_HELD = re.compile(r"Could not set lock.*?PID (\d+)", re.S)
 SMALL_APPEND = 16  # rows; below this, binding values beats registering an Arrow table
@@ -54,10 +55,33 @@ class Store:
         return store
 
     @classmethod
+    @contextmanager
+    def writing(cls, path: str | Path = DEFAULT_DB) -> Iterator[Store]:
+        """The store for a command that writes, closed afterwards. If the command fails and
+        the store did not exist before, no empty store file is left behind."""
+        new = str(path) != ":memory:" and not Path(path).exists()
+        store = cls.open(path)
+        try:
+            yield store
+        except BaseException:
+            store.close()
+            if new:
+                for leftover in (Path(path), Path(f"{path}.wal")):
+                    leftover.unlink(missing_ok=True)
+            raise
+        store.close()
+
+    @classmethod
     def open_for_reading(cls, path: str | Path = DEFAULT_DB) -> Store:
         """The store for a command that only reads. If another process owns it and makes
         copies on request (`pushlift serve` does, within a second), a consistent copy of
         it, deleted again on `close`: reading never waits for the writer to stop."""
+        if not Path(path).exists():
+            raise PushliftError(
+                f"no store at {path} (chosen by --db, else $PUSHLIFT_DB, else {DEFAULT_DB}); "
+                "create one with `python3 dev.py demo`, `pushlift simulate mall|city`, "
+                "`pushlift import mall|crm` or `pushlift run`"
+            )
         try:
             return cls.open(path)
         except StoreBusy:

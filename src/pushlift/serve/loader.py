@@ -8,7 +8,6 @@ after a crash the next load starts exactly after the last row the store holds.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,10 +43,9 @@ class Loader:
         journal_path: Path,
         journal_id: str,
         interval_s: float = 0.5,
-        on_loaded: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store  # a connection of its own
-        self.journal_id, self.interval_s, self.on_loaded = journal_id, interval_s, on_loaded
+        self.journal_id, self.interval_s = journal_id, interval_s
         self._reader = journal.connect(journal_path)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -69,8 +67,6 @@ class Loader:
                 self._write(rows)
                 self.mark = rows.seq[-1]
                 total += len(rows)
-        if total and self.on_loaded is not None:
-            self.on_loaded(self.mark)
         return total
 
     def _write(self, rows: journal.JournalRows) -> None:

@@ -41,6 +41,7 @@ from pushlift.store import Store
 
 Listener = Callable[[], None]
 PRUNE_EVERY_S = 2.0
+FOLD_SEEN = 1_000_000  # ids seen since the last rebuild kept in a set, then folded
 
 
 @dataclass
@@ -271,6 +272,10 @@ class DecisionService:
             listener()
 
     def _maybe_prune(self) -> None:
+        if len(self._seen_since) > FOLD_SEEN:  # a set costs ~10x a sorted array per id
+            since = np.fromiter(self._seen_since, dtype=np.int64, count=len(self._seen_since))
+            self._seen_before = np.union1d(self._seen_before, since)
+            self._seen_since = set()
         mark = self.loader.mark
         if mark > self._pruned and time.monotonic() - self._last_prune > PRUNE_EVERY_S:
             self.journal.prune(mark)

@@ -54,12 +54,19 @@ def run_service(
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve until SIGINT/SIGTERM; then finish in-flight requests and drain the webhook."""
+    # Every option is checked before anything is created or opened.
+    given = load_config(config) if config is not None else None
+    lateness_us = _duration("--allowed-lateness", allowed_lateness)
+    skew_us = _duration("--max-skew", max_skew)
+    read_timeout_s = _duration("--read-timeout", read_timeout) / 1e6
+    if given is None and not Path(db).exists():
+        raise PushliftError(f"no store at {db}: start with --config engine.yaml")
     store = Store.open(db)  # names the other process if one holds the store
     owner = ops.connect(db)
     ops.claim(owner, "pushlift serve", f"http://{host}:{port}/", snapshots=True)
     try:
-        if config is not None:
-            engine_config, change = load_config(config), f"--config {config}"
+        if given is not None:
+            engine_config, change = given, f"--config {config}"
         else:
             current = config_versions.live(store)
             if current is None:
@@ -73,9 +80,6 @@ def run_service(
                 "warning: no API keys yet, so every write is refused until you run "
                 "`pushlift keys create NAME` (it works while the service runs)"
             )
-        lateness_us = _duration("--allowed-lateness", allowed_lateness)
-        skew_us = _duration("--max-skew", max_skew)
-        read_timeout_s = _duration("--read-timeout", read_timeout) / 1e6
         service = DecisionService(
             store,
             engine_config,

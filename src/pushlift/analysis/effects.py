@@ -8,23 +8,37 @@ import duckdb
 import numpy as np
 import scipy.stats as sps
 
-from pushlift.analysis.regression import Regressor, fit_ols
-from pushlift.analysis.results import AdjustedEffect, ArmOutcome, Omnibus
+from pushlift.analysis.regression import OlsFit, Regressor, fit_ols
+from pushlift.analysis.results import AdjustedEffect, ArmOutcome, Comparison, Omnibus
 from pushlift.analysis.spec import ExperimentSpec, Outcome
 from pushlift.analysis.sql import ident, text
 from pushlift.analysis.stats import (
     EffectEstimate,
     Proportion,
+    RatioStatistic,
     SampleMean,
     Statistic,
+    is_finite,
+    no_estimate_reason,
     welch_anova,
+    welch_test,
 )
+
+# Small-sample rule: an arm with fewer units than this, or a Welch interval on fewer
+# degrees of freedom, is flagged. Below it a variance estimate rests on too few units
+# for the t interval's coverage to be trusted without normal data (and the adjusted
+# estimate's residual degrees of freedom, which pool both arms, overstate it).
+MIN_ARM_UNITS = 10
+MIN_WELCH_DOF = 10.0
 
 
 def arm_outcome(arm: str, stat: Statistic) -> ArmOutcome:
+    """Size, mean and per-unit SD of one arm; NaN where a figure does not exist."""
     n = stat.n
-    if n == 0:
-        return ArmOutcome(arm, 0, math.nan, math.nan)
+    if n == 0 or not is_finite(stat):
+        return ArmOutcome(arm, n, math.nan, math.nan)
+    if isinstance(stat, RatioStatistic) and stat.d_sum == 0:
+        return ArmOutcome(arm, n, math.nan, math.nan)  # a ratio over a zero denominator
     var = stat.variance if n > 1 else math.nan
     return ArmOutcome(arm, n, stat.mean, math.sqrt(var) if var >= 0 else math.nan)
 
@@ -35,7 +49,128 @@ def omnibus(outcome: Outcome, stats: list[Statistic]) -> Omnibus | None:
         return None
     usable = [s for s in stats if isinstance(s, SampleMean | Proportion)]
     res = welch_anova(usable)
+    if res.error is not None:
+        nan = math.nan
+        return Omnibus(outcome.name, nan, res.df_num, nan, nan, no_estimate_reason(res.error))
     return Omnibus(outcome.name, res.statistic, res.df_num, res.df_den, res.p_value)
+
+
+def sample_size_warnings(
+    control: str,
+    arm: str,
+    control_stat: Statistic,
+    arm_stat: Statistic,
+    welch: EffectEstimate,
+    adjusted: AdjustedEffect | None = None,
+) -> tuple[str, ...]:
+    """Flags for intervals that may be too narrow, by a fixed rule.
+
+    * an arm with fewer than MIN_ARM_UNITS units;
+    * a Welch interval on fewer than MIN_WELCH_DOF degrees of freedom;
+    * an arm with no variation (a proportion of 0% or 100%, or a constant value), whose
+      sampling variance then counts as zero.
+    """
+    out = []
+    arms = ((control, control_stat), (arm, arm_stat))
+    small = [(a, s.n) for a, s in arms if s.n < MIN_ARM_UNITS]
+    if small:
+        which = ", ".join(f"'{a}' has {n} unit{'s' if n != 1 else ''}" for a, n in small)
+        line = (
+            f"Small arm: {which} (fewer than {MIN_ARM_UNITS}); a variance from so few units "
+            "is unreliable, so the intervals may be too narrow"
+        )
+        if adjusted is not None and adjusted.effect.dof is not None:
+            line += (
+                f"; the adjusted estimate's {adjusted.effect.dof:.0f} residual degrees of "
+                "freedom pool both arms and overstate what the small arm tells"
+            )
+        out.append(line + ".")
+    if welch.error is None and welch.dof is not None and welch.dof < MIN_WELCH_DOF:
+        out.append(
+            f"Few degrees of freedom: the Welch interval has {welch.dof:.1f} (fewer than "
+            f"{MIN_WELCH_DOF:g}), so its coverage depends on the outcome being close to normal."
+        )
+    constant = [a for a, s in arms if s.n > 1 and is_finite(s) and s.variance == 0]
+    if welch.error is None and constant:
+        out.append(
+            f"No variation in {', '.join(repr(a) for a in constant)}: every unit has the same "
+            "value, so the interval counts only the other arm's variance. That is right if "
+            "the value cannot vary; if it merely did not (a rare event in a small arm), the "
+            "interval is too narrow."
+        )
+    return tuple(out)
+
+
+def compare(
+    con: duckdb.DuckDBPyConnection,
+    spec: ExperimentSpec,
+    outcome: Outcome,
+    arm: str,
+    control_stat: Statistic,
+    arm_stat: Statistic,
+    alpha: float,
+) -> Comparison:
+    """One arm against control: Welch difference, relative lift, Lin adjustment, flags.
+
+    One constant arm still gives the Welch estimate (see ``stats.welch_test``).
+    """
+    absolute = welch_test(
+        control_stat, arm_stat, relative=False, alpha=alpha, allow_constant_arm=True
+    )
+    relative = welch_test(
+        control_stat, arm_stat, relative=True, alpha=alpha, allow_constant_arm=True
+    )
+    adjusted = adjusted_effect(con, spec, outcome, arm, absolute, alpha)
+    warnings = sample_size_warnings(spec.control, arm, control_stat, arm_stat, absolute, adjusted)
+    return Comparison(
+        outcome.name,
+        arm,
+        spec.control,
+        absolute,
+        relative,
+        adjusted,
+        math.nan,
+        math.nan,
+        spec.truth.get((outcome.name, "all", "all")),
+        warnings,
+    )
+
+
+def _constant_in(fit: OlsFit, term: int, interaction: int, arms: tuple[str, str]) -> list[str]:
+    """Arms in which the covariate column ``term`` is constant, read from X'X (column 0 is
+    the intercept, 1 the treatment indicator, ``interaction`` its product with the term)."""
+    g = fit.gram
+    assert g is not None
+    n_t = int(round(g[1, 1]))
+    treated = SampleMean(n_t, g[1, term], g[interaction, interaction])
+    control = SampleMean(
+        fit.n - n_t, g[0, term] - g[1, term], g[term, term] - g[interaction, interaction]
+    )
+    return [a for a, s in zip(arms, (control, treated), strict=True) if s.variance == 0]
+
+
+def _no_adjusted_estimate(
+    reason: str,
+    cov_type: str,
+    n: int = 0,
+    *,
+    used: tuple[str, ...] = (),
+    dropped: tuple[str, ...] = (),
+    notes: tuple[str, ...] = (),
+    sizes: dict[str, int] | None = None,
+) -> AdjustedEffect:
+    nan = math.nan
+    return AdjustedEffect(
+        effect=EffectEstimate(nan, nan, nan, nan, nan, None, False, "two-sided", reason),
+        n=n,
+        cov_type=cov_type,
+        covariates=used,
+        ci_narrowing=nan,
+        r_squared=nan,
+        dropped=dropped,
+        notes=notes,
+        **(sizes or {}),
+    )
 
 
 def adjusted_effect(
@@ -50,22 +185,91 @@ def adjusted_effect(
     """Lin's fully interacted estimator: y ~ 1 + T + X + T*X, effect = b_T + b_TX . mean(X).
 
     Robust (default HC2) covariance; the effect is the contrast with the covariate means of
-    the two arms pooled, which equals the coefficient of T when X is centred.
+    the two arms pooled, which equals the coefficient of T when X is centred. A covariate
+    that is constant in an arm or collinear with the others is left out (named in
+    ``dropped`` and ``notes``); the others still adjust. When nothing can be estimated
+    (no usable covariate, too few units, HC2 undefined at leverage 1) the result says why.
     """
     if not spec.covariates or outcome.kind == "ratio":
         return None
     treat = f"CAST(CAST({ident(spec.arm)} AS VARCHAR) = {text(arm)} AS DOUBLE)"
     terms = [t for c in spec.covariates for t in c.terms]
+    owner = [c.name for c in spec.covariates for _ in c.terms]
+    k = len(terms)
     regs = [Regressor("const", "1"), Regressor("treated", treat)]
     regs += [Regressor(name, expr) for name, expr in terms]
     regs += [Regressor(f"treated:{name}", f"{treat} * ({expr})") for name, expr in terms]
+    # Each covariate's terms and their interactions are kept or dropped together.
+    groups = [
+        [2 + i for i in range(k) if owner[i] == c.name]
+        + [2 + k + i for i in range(k) if owner[i] == c.name]
+        for c in spec.covariates
+    ]
     where = f"CAST({ident(spec.arm)} AS VARCHAR) IN ({text(spec.control)}, {text(arm)})"
     y = f"CAST({ident(outcome.column)} AS DOUBLE)"
-    fit = fit_ols(con, spec.relation, y, regs, where=where, cov_type=cov_type)  # type: ignore[arg-type]
-    k = len(terms)
-    weights = np.zeros(len(regs))
-    weights[1] = 1.0
-    weights[2 + k :] = fit.means[2 : 2 + k]
+    try:
+        fit = fit_ols(
+            con,
+            spec.relation,
+            y,
+            regs,
+            where=where,
+            cov_type=cov_type,  # type: ignore[arg-type]
+            optional=groups,
+        )
+    except ValueError as e:
+        return _no_adjusted_estimate(f"NO_FIT: {e}", cov_type)
+    assert fit.gram is not None
+    n_treatment = int(round(fit.gram[1, 1]))
+    sizes = {"n_control": fit.n - n_treatment, "n_treatment": n_treatment}
+    dropped_names = set(fit.dropped)
+    dropped = tuple(
+        c.name for c in spec.covariates if any(name in dropped_names for name, _ in c.terms)
+    )
+    used = tuple(c.name for c in spec.covariates if c.name not in dropped)
+    notes = []
+    for c in spec.covariates:
+        if c.name not in dropped:
+            continue
+        constant = sorted(
+            {
+                a
+                for i in range(k)
+                if owner[i] == c.name
+                for a in _constant_in(fit, 2 + i, 2 + k + i, (spec.control, arm))
+            }
+        )
+        why = (
+            f"it is constant in arm {', '.join(repr(a) for a in constant)}"
+            if constant
+            else "it is collinear with the other covariates (or too few units vary in it)"
+        )
+        notes.append(f"Covariate '{c.name}' left out of the adjustment: {why}.")
+    if not used:
+        return _no_adjusted_estimate(
+            "NO_COVARIATE: no covariate is usable. " + " ".join(notes),
+            cov_type,
+            fit.n,
+            dropped=dropped,
+            notes=tuple(notes),
+            sizes=sizes,
+        )
+    if fit.cov_undefined is not None:
+        return _no_adjusted_estimate(
+            f"{cov_type}_UNDEFINED: {fit.cov_undefined}",
+            cov_type,
+            fit.n,
+            used=used,
+            dropped=dropped,
+            notes=tuple(notes),
+            sizes=sizes,
+        )
+    index = {name: i for i, name in enumerate(fit.names)}
+    weights = np.zeros(len(fit.names))
+    weights[index["treated"]] = 1.0
+    for name, _ in terms:
+        if name in index:
+            weights[index[f"treated:{name}"]] = fit.means[index[name]]
     est, se = fit.contrast(weights)
     dof = fit.df_resid
     width = float(sps.t.ppf(1 - alpha / 2, dof)) * se
@@ -77,7 +281,10 @@ def adjusted_effect(
         effect=effect,
         n=fit.n,
         cov_type=cov_type,
-        covariates=tuple(c.name for c in spec.covariates),
+        covariates=used,
         ci_narrowing=narrowing,
         r_squared=fit.r_squared,
+        dropped=dropped,
+        notes=tuple(notes),
+        **sizes,
     )

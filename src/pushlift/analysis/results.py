@@ -1,18 +1,29 @@
 """The results of an experiment analysis: frozen records with named fields.
 
 `to_jsonable` turns any of them into plain JSON types (non-finite numbers become null).
+
+A record never shows a figure that is not an estimate. Where a test failed (both arms
+constant, an arm with fewer than 2 units, a zero ratio denominator, ...) its estimate,
+interval and p-value are NaN (null in JSON), and `no_estimate_reason` says why in words;
+such a row has no p-value, so it stays out of every Holm/BH family.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from pushlift.analysis.stats import EffectEstimate
+from pushlift.analysis.stats import EffectEstimate, as_reported, no_estimate_reason
+
+
+def _report(record: object, *names: str) -> None:
+    """Replace failed estimates in ``record`` (frozen) by their reported form (NaN + reason)."""
+    for name in names:
+        object.__setattr__(record, name, as_reported(getattr(record, name)))
 
 
 @dataclass(frozen=True)
@@ -27,7 +38,13 @@ class ArmOutcome:
 
 @dataclass(frozen=True)
 class AdjustedEffect:
-    """Regression-adjusted (fully interacted, Lin 2013) effect with robust errors."""
+    """Regression-adjusted (fully interacted, Lin 2013) effect with robust errors.
+
+    ``covariates`` are those the regression used; ``dropped`` those left out (constant in
+    an arm, or collinear with the others), each explained in ``notes``. When no adjusted
+    estimate exists (no usable covariate, or an HC2/HC3 error undefined at leverage 1),
+    ``effect`` carries NaN and ``no_estimate_reason`` says why.
+    """
 
     effect: EffectEstimate
     n: int
@@ -35,6 +52,15 @@ class AdjustedEffect:
     covariates: tuple[str, ...]
     ci_narrowing: float  # 1 - adjusted CI width / unadjusted CI width
     r_squared: float
+    dropped: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    n_control: int | None = None
+    n_treatment: int | None = None
+    no_estimate_reason: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        _report(self, "effect")
+        object.__setattr__(self, "no_estimate_reason", no_estimate_reason(self.effect.error))
 
 
 @dataclass(frozen=True)
@@ -50,17 +76,28 @@ class Comparison:
     p_holm: float
     p_bh: float
     true_effect: float | None  # known only for simulations
+    # Small-sample flags (see effects.sample_size_warnings): the interval may be too narrow.
+    warnings: tuple[str, ...] = ()
+    no_estimate_reason: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        _report(self, "absolute", "relative")
+        object.__setattr__(self, "no_estimate_reason", no_estimate_reason(self.absolute.error))
 
 
 @dataclass(frozen=True)
 class Omnibus:
-    """All arms equal? Welch's heteroskedastic one-way ANOVA (more than two arms)."""
+    """All arms equal? Welch's heteroskedastic one-way ANOVA (more than two arms).
+
+    Undefined when an arm is constant: then the figures are NaN and the reason is given.
+    """
 
     outcome: str
     f_statistic: float
     df_num: float
     df_den: float
     p_value: float
+    no_estimate_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,11 +127,22 @@ class SubgroupEffect:
     p_holm: float
     p_bh: float
     true_effect: float | None
+    warnings: tuple[str, ...] = ()
+    no_estimate_reason: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        _report(self, "effect")
+        object.__setattr__(self, "no_estimate_reason", no_estimate_reason(self.effect.error))
 
 
 @dataclass(frozen=True)
 class HeterogeneityTest:
-    """Do the subgroup effects differ? Wald (Cochran's Q) test of equal effects across levels."""
+    """Do the subgroup effects differ? Wald (Cochran's Q) test of equal effects across levels.
+
+    The test uses the levels with an estimate (``levels``); those without one are listed
+    in ``not_estimable``, never dropped silently. With fewer than two estimable levels
+    there is no test: the figures are NaN and ``no_estimate_reason`` says so.
+    """
 
     outcome: str
     arm: str
@@ -104,6 +152,9 @@ class HeterogeneityTest:
     p_value: float
     p_holm: float
     p_bh: float
+    levels: tuple[str, ...] = ()
+    not_estimable: tuple[str, ...] = ()
+    no_estimate_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,8 +189,9 @@ class DesignPower:
     alpha: float
     target_power: float
     mde_absolute: float
-    mde_relative: float
-    n_per_arm_for_10pct_lift: int | None
+    mde_relative: float  # from the same (real) arm sizes as mde_absolute
+    n_per_arm_for_10pct_lift: int | None  # an even split
+    no_estimate_reason: str | None = None  # why an MDE is NaN
 
 
 @dataclass(frozen=True)
@@ -161,6 +213,7 @@ class Segmentation:
     profiles: tuple[ClusterProfile, ...]
     centroids_standardized: tuple[tuple[float, ...], ...]
     sample: dict[str, list[float]]  # a sample of points for the scatter plot
+    notes: tuple[str, ...] = ()  # e.g. covariates left out because they are constant
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,17 @@ query. The formulas follow GrowthBook's gbstats engine; conventions:
 * ``SampleMean.variance`` uses the ``n - 1`` denominator; ``Proportion.variance`` is
   ``p (1 - p)`` with no small-sample correction.
 * A relative effect is ``(mean_b - mean_a) / |mean_a|`` with a delta-method variance.
-* Data problems (too few units, zero variance, zero baseline) never raise: the result
-  carries an uninformative estimate and an ``error`` message instead.
+* As in gbstats, an arm with zero variance is an error by default. With
+  ``allow_constant_arm=True`` an arm whose units all have the same value (zero variance,
+  or a proportion of 0% or 100%) is fine as long as the other arm varies: the effect's
+  variance is then the other arm's alone (what scipy's and statsmodels' Welch tests give).
+  Then only both arms constant, an arm with fewer than 2 units, a ratio's denominator
+  summing to zero, a zero baseline (relative effects) or sums that are not finite leave
+  no estimate.
+* Data problems never raise: the result carries ``error`` ("CODE: why") and, as gbstats
+  does, placeholder figures (estimate 0, interval (0, 0), p-value 1). Those placeholders are
+  not estimates: :func:`as_reported` replaces them by NaN before anything is shown, and
+  :func:`no_estimate_reason` gives the reason in words.
 """
 
 from __future__ import annotations
@@ -25,10 +34,36 @@ from scipy.optimize import brentq
 
 Alternative = Literal["two-sided", "greater", "less"]
 
-ZERO_NEGATIVE_VARIANCE_MESSAGE = "ZERO_NEGATIVE_VARIANCE: an arm has zero or negative variance"
+ZERO_NEGATIVE_VARIANCE_MESSAGE = (
+    "ZERO_NEGATIVE_VARIANCE: an arm has zero variance (every unit has the same value)"
+)
+BOTH_CONSTANT_MESSAGE = (
+    "ZERO_NEGATIVE_VARIANCE: every unit in both arms has the same value, so the difference "
+    "has no standard error"
+)
+NEGATIVE_VARIANCE_MESSAGE = (
+    "ZERO_NEGATIVE_VARIANCE: an arm's sums give a negative variance (inconsistent sums)"
+)
+ANOVA_ZERO_VARIANCE_MESSAGE = (
+    "ZERO_NEGATIVE_VARIANCE: an arm has zero variance, and Welch's ANOVA weights each arm by "
+    "n / variance"
+)
 BASELINE_ZERO_MESSAGE = "BASELINE_VARIATION_ZERO: the control mean is zero, so no relative effect"
-TOO_FEW_UNITS_MESSAGE = "TOO_FEW_UNITS: each arm needs at least 2 units"
+TOO_FEW_UNITS_MESSAGE = "TOO_FEW_UNITS: an arm has fewer than 2 units"
 MIXED_TYPES_MESSAGE = "MIXED_STATISTICS: both arms must use the same kind of statistic"
+DENOMINATOR_ZERO_MESSAGE = (
+    "DENOMINATOR_ZERO: the ratio's denominator sums to zero in an arm, so the ratio is undefined"
+)
+NON_FINITE_MESSAGE = "NON_FINITE: an arm's sums are infinite or NaN (the data hold inf or NaN)"
+
+# A variance smaller than this share of the mean square is rounding in the sums, not
+# spread: sums of squares of constant data cancel only to about n x 1e-16.
+CANCELLATION = 1e-10
+
+
+def _snap(value: float, scale: float) -> float:
+    """``value`` with rounding noise around zero (relative to ``scale``) set to exactly 0."""
+    return 0.0 if abs(value) <= CANCELLATION * abs(scale) else value
 
 
 # ---------------------------------------------------------------------------
@@ -54,7 +89,7 @@ class SampleMean:
         """Unbiased sample variance (0 when ``n <= 1``, which callers treat as unusable)."""
         if self.n <= 1:
             return 0.0
-        return (self.sum_squares - self.sum**2 / self.n) / (self.n - 1)
+        return _snap(self.sum_squares - self.sum**2 / self.n, self.sum_squares) / (self.n - 1)
 
 
 @dataclass(frozen=True)
@@ -137,7 +172,9 @@ class RatioStatistic:
         m, d = self.numerator, self.denominator
         if self.n <= 1 or d.mean == 0:
             return 0.0
-        return variance_of_ratio(m.mean, m.variance, d.mean, d.variance, self.covariance)
+        v = variance_of_ratio(m.mean, m.variance, d.mean, d.variance, self.covariance)
+        # A constant ratio (m proportional to d) cancels to rounding noise.
+        return _snap(v, m.variance / d.mean**2 + d.variance * m.mean**2 / d.mean**4)
 
 
 @dataclass(frozen=True)
@@ -184,7 +221,8 @@ class RegressionAdjusted:
         if self.n <= 1:
             return 0.0
         t = self._theta
-        return self.post.variance + t**2 * self.pre.variance - 2.0 * t * self.covariance
+        v = self.post.variance + t**2 * self.pre.variance - 2.0 * t * self.covariance
+        return _snap(v, self.post.variance + t**2 * self.pre.variance)
 
 
 Statistic = SampleMean | Proportion | RatioStatistic | RegressionAdjusted
@@ -278,17 +316,52 @@ class EffectMoments:
     error: str | None = None
 
 
-def effect_moments(a: Statistic, b: Statistic, *, relative: bool) -> EffectMoments:
+def _sums(stat: Statistic) -> tuple[float, ...]:
+    if isinstance(stat, RatioStatistic):
+        return (
+            stat.m_sum,
+            stat.m_sum_squares,
+            stat.d_sum,
+            stat.d_sum_squares,
+            stat.m_d_sum_of_products,
+        )
+    if isinstance(stat, RegressionAdjusted):
+        return (*_sums(stat.post), *_sums(stat.pre), stat.post_pre_sum_of_products)
+    return (stat.sum, stat.sum_squares)
+
+
+def is_finite(stat: Statistic) -> bool:
+    """Whether every sum in ``stat`` is finite (an inf or NaN in the data makes it not)."""
+    return all(math.isfinite(v) for v in _sums(stat))
+
+
+def effect_moments(
+    a: Statistic, b: Statistic, *, relative: bool, allow_constant_arm: bool = False
+) -> EffectMoments:
     """Return the effect estimate and its standard error for control ``a``, treatment ``b``.
 
-    Expects CUPED thetas to be set already (see :func:`prepare_pair`).
+    Expects CUPED thetas to be set already (see :func:`prepare_pair`). With
+    ``allow_constant_arm`` one arm of zero variance is allowed: the effect's variance is
+    then the other arm's alone; by default (gbstats) it is an error.
     """
-    if isinstance(a, RegressionAdjusted) != isinstance(b, RegressionAdjusted):
+    if isinstance(a, RegressionAdjusted) != isinstance(b, RegressionAdjusted) or isinstance(
+        a, RatioStatistic
+    ) != isinstance(b, RatioStatistic):
         return EffectMoments(0.0, 0.0, MIXED_TYPES_MESSAGE)
     if a.n < 2 or b.n < 2:
         return EffectMoments(0.0, 0.0, TOO_FEW_UNITS_MESSAGE)
-    if a.variance <= 0 or b.variance <= 0:
-        return EffectMoments(0.0, 0.0, ZERO_NEGATIVE_VARIANCE_MESSAGE)
+    if not (is_finite(a) and is_finite(b)):
+        return EffectMoments(0.0, 0.0, NON_FINITE_MESSAGE)
+    if isinstance(a, RatioStatistic) and (a.d_sum == 0 or b.d_sum == 0):  # b is a ratio too
+        return EffectMoments(0.0, 0.0, DENOMINATOR_ZERO_MESSAGE)
+    var_a, var_b = a.variance, b.variance
+    if var_a < 0 or var_b < 0:
+        return EffectMoments(0.0, 0.0, NEGATIVE_VARIANCE_MESSAGE)
+    if var_a == 0 or var_b == 0:
+        if not allow_constant_arm:
+            return EffectMoments(0.0, 0.0, ZERO_NEGATIVE_VARIANCE_MESSAGE)
+        if var_a == 0 and var_b == 0:
+            return EffectMoments(0.0, 0.0, BOTH_CONSTANT_MESSAGE)
     base = _unadjusted_mean(a)
     if relative and base == 0:
         return EffectMoments(0.0, 0.0, BASELINE_ZERO_MESSAGE)
@@ -306,7 +379,10 @@ def effect_moments(a: Statistic, b: Statistic, *, relative: bool) -> EffectMomen
 
 
 def welch_dof(a: Statistic, b: Statistic) -> float:
-    """Return the Welch–Satterthwaite degrees of freedom from per-unit variances."""
+    """Return the Welch–Satterthwaite degrees of freedom from per-unit variances.
+
+    With one constant arm this is the other arm's ``n - 1``.
+    """
     va, vb = a.variance / a.n, b.variance / b.n
     return (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1))
 
@@ -340,6 +416,27 @@ def _failed(error: str, relative: bool, alternative: str) -> EffectEstimate:
     return EffectEstimate(0.0, 0.0, 0.0, 0.0, 1.0, None, relative, alternative, error)
 
 
+def as_reported(e: EffectEstimate) -> EffectEstimate:
+    """``e`` as outputs show it: a failed test keeps its reason and loses its placeholders.
+
+    The estimate, standard error, interval and p-value of a failed test become NaN (JSON
+    null), so it can neither be read as "no effect, p = 1" nor counted in a
+    multiple-testing family.
+    """
+    if e.error is None:
+        return e
+    nan = math.nan
+    return replace(e, estimate=nan, se=nan, ci_low=nan, ci_high=nan, p_value=nan, dof=None)
+
+
+def no_estimate_reason(error: str | None) -> str | None:
+    """The human part of an error message ("CODE: why" -> "why"); None when no error."""
+    if error is None:
+        return None
+    code, sep, why = error.partition(": ")
+    return why if sep and code.replace("_", "").isupper() else error
+
+
 def _check_alternative(alternative: str) -> None:
     if alternative not in ("two-sided", "greater", "less"):
         raise ValueError(f"alternative must be two-sided, greater or less, not {alternative!r}")
@@ -352,15 +449,18 @@ def welch_test(
     relative: bool,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    allow_constant_arm: bool = False,
 ) -> EffectEstimate:
     """Return Welch's unequal-variance t-test of ``b`` vs control ``a``.
 
     "greater" tests treatment > control. For CUPED statistics without a theta, a pooled
     theta is used; relative CUPED effects divide by the unadjusted control mean.
+    ``allow_constant_arm``: one arm with zero variance still gives the estimate (its
+    degrees of freedom are then the other arm's n - 1); by default it is an error.
     """
     _check_alternative(alternative)
     a, b = prepare_pair(a, b)
-    moments = effect_moments(a, b, relative=relative)
+    moments = effect_moments(a, b, relative=relative, allow_constant_arm=allow_constant_arm)
     if moments.error is not None:
         return _failed(moments.error, relative, alternative)
     est, se = moments.estimate, moments.se
@@ -637,32 +737,37 @@ def minimum_detectable_effect(
     alpha: float = 0.05,
     two_tailed: bool = True,
     n_star: float | None = None,
+    arm_sizes: tuple[float, float] | None = None,
 ) -> MdeResult:
     """Return the smallest positive effect detected with ``target_power`` (one-tail approx).
 
     Solves ``effect = (z_{alpha} + z_{power}) * SE(effect)`` where, for relative effects,
     SE depends on the effect through the treatment mean (a quadratic in the treatment mean).
+    Both arms are assumed to have ``variance``. ``arm_sizes`` (control, treatment) replaces
+    the even split of ``n_total`` over ``n_variations`` by the real sizes of the two arms.
     """
     if not alpha < target_power < 1:
         return MdeResult(None, "target power must be between alpha and 1")
-    n_arm = n_total / n_variations
+    n_a, n_b = arm_sizes if arm_sizes is not None else (n_total / n_variations,) * 2
+    if not (n_a > 0 and n_b > 0):
+        return MdeResult(None, "each arm needs units for any MDE to exist")
     z = float(sps.norm.ppf(1 - alpha / 2 if two_tailed else 1 - alpha)) - float(
         sps.norm.ppf(1 - target_power)
     )
     v = variance
     if n_star is not None:
-        v *= _sequential_se_inflation(2 * n_arm, alpha, n_star) ** 2
-    sigma2 = v / n_arm
+        v *= _sequential_se_inflation(n_a + n_b, alpha, n_star) ** 2
+    sigma2_a, sigma2_b = v / n_a, v / n_b
     if not relative:
-        return MdeResult(z * math.sqrt(2 * sigma2))
+        return MdeResult(z * math.sqrt(sigma2_a + sigma2_b))
     if mean == 0:
         return MdeResult(None, "a relative MDE needs a non-zero mean")
-    if n_arm <= v * z**2 / mean**2:
+    if n_a <= v * z**2 / mean**2:
         return MdeResult(None, "need more units or fewer variations for any MDE to exist")
-    # (m_b - m)^2 = z^2 sigma2 (1 + m_b^2 / m^2), solved for the larger root m_b.
-    qa = 1 - z**2 * sigma2 / mean**2
+    # (m_b - m)^2 = z^2 (sigma2_b + sigma2_a m_b^2 / m^2), solved for the larger root m_b.
+    qa = 1 - z**2 * sigma2_a / mean**2
     qb = -2 * mean
-    qc = mean**2 - z**2 * sigma2
+    qc = mean**2 - z**2 * sigma2_b
     mean_b = (-qb + math.sqrt(qb**2 - 4 * qa * qc)) / (2 * qa)
     return MdeResult((mean_b - mean) / abs(mean))
 
@@ -871,10 +976,14 @@ def welch_anova(stats: Sequence[SampleMean | Proportion]) -> AnovaResult:
     n = np.array([s.n for s in stats], dtype=float)
     if np.any(n < 2):
         return AnovaResult(0.0, k - 1.0, math.nan, 1.0, TOO_FEW_UNITS_MESSAGE)
+    if not all(is_finite(s) for s in stats):
+        return AnovaResult(0.0, k - 1.0, math.nan, 1.0, NON_FINITE_MESSAGE)
     means = np.array([s.mean for s in stats], dtype=float)
     var = np.array([s.variance for s in stats], dtype=float)
-    if np.any(var <= 0):
-        return AnovaResult(0.0, k - 1.0, math.nan, 1.0, ZERO_NEGATIVE_VARIANCE_MESSAGE)
+    if np.any(var < 0):
+        return AnovaResult(0.0, k - 1.0, math.nan, 1.0, NEGATIVE_VARIANCE_MESSAGE)
+    if np.any(var == 0):
+        return AnovaResult(0.0, k - 1.0, math.nan, 1.0, ANOVA_ZERO_VARIANCE_MESSAGE)
     w = n / var
     total_w = w.sum()
     grand = float(np.sum(w * means) / total_w)

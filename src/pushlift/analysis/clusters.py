@@ -64,10 +64,21 @@ def segment_customers(
         f"FROM {spec.relation} AS _u WHERE {complete}"
     ).fetchall()[0]
     n = int(stats_row[0])
-    means = np.array(stats_row[1::2], dtype=float)
-    sds = np.array(stats_row[2::2], dtype=float)
-    if n < 50 or not np.all(sds > 0):
+    means = np.array([np.nan if v is None else v for v in stats_row[1::2]], dtype=float)
+    sds = np.array([np.nan if v is None else v for v in stats_row[2::2]], dtype=float)
+    # A constant covariate cannot separate anyone: cluster on the others, and say so.
+    varies = [bool(s > 0) for s in sds]
+    notes = tuple(
+        f"Covariate '{name}' is the same for every unit, so it is not used for the segments."
+        for name, ok in zip(names, varies, strict=True)
+        if not ok
+    )
+    if n < 50 or not any(varies):
         return None
+    names = [x for x, ok in zip(names, varies, strict=True) if ok]
+    exprs = [x for x, ok in zip(exprs, varies, strict=True) if ok]
+    complete = " AND ".join(f"{e} IS NOT NULL" for e in exprs)
+    means, sds = means[varies], sds[varies]
     first_outcome = spec.outcomes[0]
     y = f"CAST({ident(first_outcome.column)} AS DOUBLE)"
     # DuckDB's reservoir sample is the one engine-specific clause here; it is seeded.
@@ -131,5 +142,6 @@ def segment_customers(
         profiles=profiles,
         centroids_standardized=tuple(tuple(float(v) for v in c) for c in centroids),
         sample=sample,
+        notes=notes,
     )
     return segmentation, labelled

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import duckdb
 import numpy as np
 
 from pushlift.analysis.results import CovariateBalance, Descriptives, SampleRatio
 from pushlift.analysis.spec import ExperimentSpec
-from pushlift.analysis.sql import ident
+from pushlift.analysis.sql import ident, literal
 from pushlift.analysis.stats import srm_test
+from pushlift.errors import PushliftError
 
 HISTOGRAM_BINS = 30
 
@@ -64,9 +66,47 @@ def covariate_balance(
     return out
 
 
+def _numeric_inputs(spec: ExperimentSpec) -> list[tuple[str, str]]:
+    """(what, SQL expression) of every number the analysis computes with."""
+    out: list[tuple[str, str]] = []
+    for o in spec.outcomes:
+        out.append((f"outcome column {o.column!r}", ident(o.column)))
+        if o.kind == "ratio" and o.denominator:
+            out.append((f"ratio denominator column {o.denominator!r}", ident(o.denominator)))
+    for c in spec.covariates:
+        out += [(f"covariate {name!r}", expr) for name, expr in c.terms]
+    unique: dict[str, str] = {}
+    for what, expr in out:
+        unique.setdefault(expr, what)
+    return [(what, expr) for expr, what in unique.items()]
+
+
+def non_finite_error(what: str, count: int) -> PushliftError:
+    """The error for inf or NaN values in an input column."""
+    values = f"{count:,} values that are" if count != 1 else "1 value that is"
+    return PushliftError(
+        f"{what} holds {values} not finite (inf or NaN), so its means and variances do not "
+        "exist; fix or drop those rows first"
+    )
+
+
 def descriptives(con: duckdb.DuckDBPyConnection, spec: ExperimentSpec) -> Descriptives:
-    """Counts and covariate means per segment level; outcome distributions per arm."""
-    n_units = int(con.execute(f"SELECT COUNT(*) FROM {spec.relation} AS _u").fetchall()[0][0])
+    """Counts and covariate means per segment level; outcome distributions per arm.
+
+    Raises PushliftError naming the column when an outcome, ratio denominator or covariate
+    holds inf or NaN (the same scan counts the units).
+    """
+    inputs = _numeric_inputs(spec)
+    big = literal(sys.float_info.max)
+    checks = "".join(
+        f", COUNT(*) FILTER (WHERE NOT (CAST({e} AS DOUBLE) BETWEEN -{big} AND {big}))"
+        for _, e in inputs
+    )
+    row = con.execute(f"SELECT COUNT(*){checks} FROM {spec.relation} AS _u").fetchall()[0]
+    n_units = int(row[0])
+    for (what, _), bad in zip(inputs, row[1:], strict=True):
+        if bad:
+            raise non_finite_error(what, int(bad))
     terms = [t for c in spec.covariates for t in c.terms]
     by_segment: dict[str, list[dict]] = {}
     for seg in spec.segments:

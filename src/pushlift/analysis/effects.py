@@ -239,8 +239,9 @@ def adjusted_effect(
                 for a in _constant_in(fit, 2 + i, 2 + k + i, (spec.control, arm))
             }
         )
+        arms = " and ".join(repr(a) for a in constant)
         why = (
-            f"it is constant in arm {', '.join(repr(a) for a in constant)}"
+            f"it is constant in {'arm' if len(constant) == 1 else 'arms'} {arms}"
             if constant
             else "it is collinear with the other covariates (or too few units vary in it)"
         )

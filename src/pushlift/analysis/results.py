@@ -79,10 +79,14 @@ class Comparison:
     # Small-sample flags (see effects.sample_size_warnings): the interval may be too narrow.
     warnings: tuple[str, ...] = ()
     no_estimate_reason: str | None = field(init=False, default=None)
+    relative_no_estimate_reason: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         _report(self, "absolute", "relative")
         object.__setattr__(self, "no_estimate_reason", no_estimate_reason(self.absolute.error))
+        object.__setattr__(
+            self, "relative_no_estimate_reason", no_estimate_reason(self.relative.error)
+        )
 
 
 @dataclass(frozen=True)

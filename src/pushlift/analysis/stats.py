@@ -763,7 +763,11 @@ def minimum_detectable_effect(
     if mean == 0:
         return MdeResult(None, "a relative MDE needs a non-zero mean")
     if n_a <= v * z**2 / mean**2:
-        return MdeResult(None, "need more units or fewer variations for any MDE to exist")
+        return MdeResult(
+            None,
+            "the control mean is too close to zero for its noise: need more units (or fewer "
+            "variations) for any relative MDE to exist",
+        )
     # (m_b - m)^2 = z^2 (sigma2_b + sigma2_a m_b^2 / m^2), solved for the larger root m_b.
     qa = 1 - z**2 * sigma2_a / mean**2
     qb = -2 * mean

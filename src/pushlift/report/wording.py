@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import math
 
-from pushlift.analysis.results import Comparison, ExperimentResult, OutcomeResult
-from pushlift.analysis.stats import EffectEstimate
+from pushlift.analysis.results import (
+    AdjustedEffect,
+    Comparison,
+    ExperimentResult,
+    OutcomeResult,
+    SubgroupEffect,
+)
+from pushlift.analysis.stats import EffectEstimate, no_estimate_reason
 
 
 def fmt_value(
@@ -43,18 +49,42 @@ def interval(e: EffectEstimate, kind: str) -> str:
     return f"{fmt_value(e.ci_low, kind, signed=True)} to {fmt_value(e.ci_high, kind, signed=True)}"
 
 
+def no_estimate(e: EffectEstimate) -> str | None:
+    """'no estimate: <why>' for a failed estimate; None when the estimate exists."""
+    reason = no_estimate_reason(e.error)
+    return None if reason is None else f"no estimate: {reason}"
+
+
+def _adjusted_sentence(adj: AdjustedEffect, kind: str, level: str) -> str:
+    notes = "".join(f" {n}" for n in adj.notes)
+    if adj.no_estimate_reason is not None:
+        return f" No regression-adjusted estimate: {adj.no_estimate_reason}.{notes}"
+    return (
+        f" Adjusting for {', '.join(adj.covariates)} gives "
+        f"{fmt_value(adj.effect.estimate, kind, signed=True)} "
+        f"({level} CI {interval(adj.effect, kind)}), an interval "
+        f"{fmt_pct(abs(adj.ci_narrowing), signed=False)} "
+        f"{'narrower' if adj.ci_narrowing >= 0 else 'wider'}.{notes}"
+    )
+
+
 def comparison_sentence(r: OutcomeResult, c: Comparison, alpha: float) -> str:
     level = f"{(1 - alpha) * 100:g}%"
     a, rel = c.absolute, c.relative
-    if a.error:
-        return f"{r.title}: no estimate ({a.error})."
+    if c.no_estimate_reason is not None:
+        return f"{r.title}, '{c.arm}' against '{c.control}': no estimate: {c.no_estimate_reason}."
     verb = "raised" if a.estimate > 0 else "lowered"
+    relative = (
+        f"a relative change of {fmt_pct(rel.estimate)} "
+        f"({level} CI {fmt_pct(rel.ci_low)} to {fmt_pct(rel.ci_high)})"
+        if rel.error is None
+        else f"and no relative change ({no_estimate_reason(rel.error)})"
+    )
     head = (
         f"{r.title}: '{c.arm}' {verb} it by "
         f"{fmt_value(abs(a.estimate), r.kind, difference=True)} against '{c.control}' "
         f"({level} CI {interval(a, r.kind)}; {p_is(a.p_value)}, "
-        f"Holm-adjusted {fmt_p(c.p_holm)}), a relative change of {fmt_pct(rel.estimate)} "
-        f"({level} CI {fmt_pct(rel.ci_low)} to {fmt_pct(rel.ci_high)})."
+        f"Holm-adjusted {fmt_p(c.p_holm)}), {relative}."
     )
     if a.ci_low > 0 or a.ci_high < 0:
         tail = (
@@ -67,21 +97,61 @@ def comparison_sentence(r: OutcomeResult, c: Comparison, alpha: float) -> str:
             "size from chance, which is not the same as showing there is no effect."
         )
     if c.adjusted is not None:
-        adj = c.adjusted
-        tail += (
-            f" Adjusting for {', '.join(adj.covariates)} gives "
-            f"{fmt_value(adj.effect.estimate, r.kind, signed=True)} "
-            f"({level} CI {interval(adj.effect, r.kind)}), an interval "
-            f"{fmt_pct(abs(adj.ci_narrowing), signed=False)} "
-            f"{'narrower' if adj.ci_narrowing >= 0 else 'wider'}."
-        )
+        tail += _adjusted_sentence(c.adjusted, r.kind, level)
     if c.true_effect is not None:
         covered = a.ci_low <= c.true_effect <= a.ci_high
         tail += (
             f" Simulation truth: {fmt_value(c.true_effect, r.kind, signed=True)}, "
             f"{'inside' if covered else 'outside'} the interval."
         )
+    tail += "".join(f" Caution: {w}" for w in c.warnings)
     return head + tail
+
+
+def not_estimable_sentence(rows: list[SubgroupEffect], what: str) -> str | None:
+    """One line listing the segment levels that have no estimate, each with its reason."""
+    missing = [s for s in rows if s.no_estimate_reason is not None]
+    if not missing:
+        return None
+    return (
+        f"{what} without an estimate (reported, not dropped): "
+        + "; ".join(
+            f"{s.outcome}, '{s.arm}', {s.segment} = {s.value}: {s.no_estimate_reason}"
+            for s in missing
+        )
+        + "."
+    )
+
+
+def _balance_sentence(result: ExperimentResult) -> str:
+    if not result.balance:
+        return "No pre-treatment covariates were given, so covariate balance was not checked."
+    undefined = sorted(
+        {b.covariate for b in result.balance if not math.isfinite(b.standardized_difference)}
+    )
+    imbalanced = [
+        b
+        for b in result.balance
+        if math.isfinite(b.standardized_difference) and abs(b.standardized_difference) > 0.1
+    ]
+    if imbalanced:
+        text = "Covariates with a standardized difference above 0.1: " + ", ".join(
+            f"{b.covariate} ({b.standardized_difference:+.2f})" for b in imbalanced
+        )
+        text += "."
+    elif len(undefined) < len({b.covariate for b in result.balance}):
+        text = (
+            "Pre-treatment covariates are balanced between arms (all standardized "
+            "differences within ±0.1)."
+        )
+    else:
+        text = ""
+    if undefined:
+        text += (
+            f"{' ' if text else ''}No standardized difference for {', '.join(undefined)}: "
+            "it does not vary, so balance on it cannot be judged."
+        )
+    return text
 
 
 def conclusions(result: ExperimentResult) -> list[str]:
@@ -102,42 +172,61 @@ def conclusions(result: ExperimentResult) -> list[str]:
             f"are consistent with the planned {planned} split (sample-ratio test "
             f"{p_is(srm.p_value)})."
         )
-    imbalanced = [b for b in result.balance if abs(b.standardized_difference) > 0.1]
-    if imbalanced:
-        out.append(
-            "Covariates with a standardized difference above 0.1: "
-            + ", ".join(f"{b.covariate} ({b.standardized_difference:+.2f})" for b in imbalanced)
-            + "."
-        )
-    else:
-        out.append(
-            "Pre-treatment covariates are balanced between arms (all standardized "
-            "differences within ±0.1)."
-        )
+    out.append(_balance_sentence(result))
     for r in result.outcomes:
         for c in r.comparisons:
             out.append(comparison_sentence(r, c, result.alpha))
-    for t in result.heterogeneity:
+    tested = [t for t in result.heterogeneity if math.isfinite(t.p_value)]
+    for t in tested:
         if t.p_holm < result.alpha:
             out.append(
                 f"The effect of '{t.arm}' on {t.outcome} differs by {t.segment} (test of equal "
                 f"effects {p_is(t.p_value)}, Holm-adjusted {fmt_p(t.p_holm)})."
             )
-    hetero_any = any(t.p_holm < result.alpha for t in result.heterogeneity)
-    if not hetero_any and result.heterogeneity:
-        smallest = min(result.heterogeneity, key=lambda t: t.p_value)
+    hetero_any = any(t.p_holm < result.alpha for t in tested)
+    if not hetero_any and tested:
+        smallest = min(tested, key=lambda t: t.p_value)
         out.append(
             "No segment's effect differs from the others' beyond what multiple testing allows "
             f"(smallest: {smallest.segment} for {smallest.outcome}, {p_is(smallest.p_value)}, "
             f"Holm-adjusted {fmt_p(smallest.p_holm)}); subgroup estimates are noisy and "
             "should not be read one by one."
         )
+    for t in result.heterogeneity:
+        if t.no_estimate_reason is not None:
+            out.append(
+                f"No test of equal effects of '{t.arm}' on {t.outcome} by {t.segment}: "
+                f"{t.no_estimate_reason}."
+            )
+        elif t.not_estimable:
+            out.append(
+                f"The test of equal effects of '{t.arm}' on {t.outcome} by {t.segment} uses "
+                f"{', '.join(t.levels)}; {', '.join(t.not_estimable)} "
+                f"{'has' if len(t.not_estimable) == 1 else 'have'} no estimate."
+            )
+    for rows, what in (
+        (list(result.subgroups), "Segment levels"),
+        (list(result.segment_effects), "Customer segments"),
+    ):
+        line = not_estimable_sentence(rows, what)
+        if line:
+            out.append(line)
     for pw in result.power[:1]:
+        if not math.isfinite(pw.mde_relative):
+            out.append(
+                f"No minimum detectable effect for {pw.outcome}: "
+                f"{pw.no_estimate_reason or 'it does not exist for these arm sizes'}."
+            )
+            continue
+        need = (
+            f"; a 10% lift would need about {pw.n_per_arm_for_10pct_lift:,} units per arm"
+            if pw.n_per_arm_for_10pct_lift is not None
+            else ""
+        )
         out.append(
             f"With {pw.n_control:,} and {pw.n_treatment:,} units, the design detects a change "
             f"in {pw.outcome} of {fmt_pct(pw.mde_relative, signed=False)} (relative) with "
-            f"{pw.target_power:.0%} power; a 10% lift would need about "
-            f"{pw.n_per_arm_for_10pct_lift:,} units per arm."
+            f"{pw.target_power:.0%} power{need}."
         )
     return out
 
@@ -156,8 +245,18 @@ METHOD_NOTES = (
     "test of equal effects (Cochran's Q). Holm (family-wise) and Benjamini–Hochberg "
     "(false discovery rate) adjustments are applied within each outcome and arm.",
     "The sample-ratio test is Pearson's chi-square of arm counts against planned weights.",
-    "The minimum detectable effect uses the control arm's variance, a two-sided test at "
-    "the stated alpha and 80% power.",
+    "The minimum detectable effect uses the control arm's variance, the real sizes of both "
+    "arms (absolute and relative alike), a two-sided test at the stated alpha and 80% power.",
+    "An arm in which every unit has the same value still gives a Welch estimate (the "
+    "interval then counts only the other arm's variance, and says so). There is no estimate "
+    "when both arms are constant, an arm has fewer than 2 units, a ratio's denominator sums "
+    "to zero, or a segment level has no units in an arm: those rows say 'no estimate' and "
+    "why, and stay out of the Holm/BH families and the test of equal effects.",
+    "An interval is flagged when an arm has fewer than 10 units or the Welch degrees of "
+    "freedom are below 10. HC2 errors are undefined when a unit has leverage 1 (an arm with "
+    "no more units than regression parameters): then no adjusted estimate is given. A "
+    "covariate constant in an arm or collinear with others is left out of the adjustment, "
+    "with a note.",
     "Customer segments come from k-means on standardized pre-treatment covariates only, so "
     "each segment is fixed before treatment and its effect is still a randomized "
     "comparison; k maximizes the mean silhouette.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -59,6 +59,15 @@ class LocalClock:
         unique, inverse = np.unique(hours, return_inverse=True)
         offsets = np.array([self._offset(int(h)) for h in unique], dtype=np.int64)
         return t + offsets[inverse]
+
+
+@dataclass(frozen=True)
+class PlanLabels:
+    offer_id: np.ndarray
+    offer_vendor_id: np.ndarray
+    offer_zone_id: np.ndarray
+    offer_content: np.ndarray
+    experiment_id: np.ndarray  # by experiment number; the last entry (None) for no experiment
 
 
 class Plan:
@@ -181,6 +190,18 @@ class Plan:
         start, end = self.quiet
         tod = local_us % DAY_US
         return (start <= tod) & (tod < end) if start <= end else (tod >= start) | (tod < end)
+
+    @cached_property
+    def labels(self) -> PlanLabels:
+        """The ids and texts notifications carry, as arrays to index by number: built once
+        (building them per decided group cost more than deciding it)."""
+        return PlanLabels(
+            offer_id=np.array(self.offer_ids, dtype=object),
+            offer_vendor_id=np.array(self.vendor_ids, dtype=object)[self.offer_vendor],
+            offer_zone_id=np.array(self.zone_ids + [None], dtype=object)[self.offer_zone],
+            offer_content=np.array([o.content for o in self.offers], dtype=object),
+            experiment_id=np.array([e.id for e in self.experiments] + [None], dtype=object),
+        )
 
 
 def _slot(slots: dict[int, int], item: int) -> int:

@@ -96,26 +96,22 @@ def notification_columns(
     plan: Plan, batch: EventBatch, decisions: BatchDecisions, ingest_us: np.ndarray
 ) -> dict[str, object]:
     """The `notification` rows of a decided batch, as columns."""
-    pos, offer = decisions.position, decisions.offer
+    pos, offer, labels = decisions.position, decisions.offer, plan.labels
     exp = plan.offer_experiment[offer]
-    exp_ids = np.array([e.id for e in plan.experiments] + [None], dtype=object)[exp]
     arm_names = [
         plan.experiments[e].arms[a].name if e >= 0 else None
         for e, a in zip(exp.tolist(), decisions.arm.tolist(), strict=True)
     ]
-    offer_ids = np.array(plan.offer_ids, dtype=object)
-    vendor_ids = np.array(plan.vendor_ids, dtype=object)[plan.offer_vendor[offer]]
-    zone_of_offer = np.array(plan.zone_ids + [None], dtype=object)[plan.offer_zone[offer]]
     bids = plan.bid[offer]
     runner = decisions.runner_up_bid_cents
     return {
         "notification_id": batch.event_id[pos],
         "event_id": batch.event_id[pos],
         "consumer_id": batch.subscriber_id[pos],
-        "offer_id": offer_ids[offer],
-        "vendor_id": vendor_ids,
-        "zone_id": zone_of_offer,
-        "experiment_id": exp_ids,
+        "offer_id": labels.offer_id[offer],
+        "vendor_id": labels.offer_vendor_id[offer],
+        "zone_id": labels.offer_zone_id[offer],
+        "experiment_id": labels.experiment_id[exp],
         "arm": np.array(arm_names, dtype=object),
         "delivered": decisions.delivered,
         "bid_cents": bids,
@@ -123,7 +119,7 @@ def notification_columns(
         "runner_up_bid_cents": pa.array(runner, mask=runner < 0),
         "eligible_offers": decisions.eligible.astype(np.int32),
         "reason": np.array(_reasons(plan, decisions, bids), dtype=object),
-        "content": np.array([o.content for o in plan.offers], dtype=object)[offer],
+        "content": labels.offer_content[offer],
         "event_time": _timestamps(batch.time_us[pos]),
         "ingest_time": _timestamps(ingest_us[pos]),
     }

@@ -555,3 +555,66 @@ def test_non_finite_values_name_the_column(column: str, value: float, what: str)
 def test_non_finite_sums_are_an_error_not_an_exception() -> None:
     res = welch_test(SampleMean(5, math.nan, 1.0), mean_stat(VARYING), relative=True)
     assert res.error is not None and res.error.startswith("NON_FINITE")
+
+
+# ---------------------------------------------------------------------------
+# The whole analysis: these need analysis/experiment.py to call effects.compare,
+# heterogeneity.subgroup_effects and power.design_power (the change is in issue 13's
+# report). Strict: once it is made they pass, and the marker must go.
+# ---------------------------------------------------------------------------
+
+NEEDS_EXPERIMENT_CHANGE = pytest.mark.xfail(
+    strict=True, reason="analysis/experiment.py does not call compare/subgroup_effects yet"
+)
+
+
+@NEEDS_EXPERIMENT_CHANGE
+def test_whole_analysis_with_one_constant_arm() -> None:
+    rng = np.random.default_rng(20)
+    n = 240
+    df = pd.DataFrame(
+        {
+            "arm": np.repeat(["c", "t"], n // 2),
+            "g": np.tile(["a", "b"], n // 2),
+            "x": rng.normal(0, 1, n),
+        }
+    )
+    df["y"] = np.where(df.arm == "c", 0.0, rng.gamma(2.0, 3.0, n))  # control never buys
+    spec = units_spec(segments=("g",), covariates=(Covariate("x", (("x", "x"),)),))
+    result = analyze_experiment(connect(df), spec)
+    c = result.outcomes[0].comparisons[0]
+    yt = df.y[df.arm == "t"]
+    assert c.absolute.estimate == pytest.approx(yt.mean())
+    assert c.absolute.se == pytest.approx(yt.std(ddof=1) / math.sqrt(len(yt)))
+    assert any("No variation in 'c'" in w for w in c.warnings)
+    for s in result.subgroups:
+        assert s.no_estimate_reason is None and s.effect.se > 0
+    assert result.heterogeneity[0].levels == ("a", "b")
+    for s in result.segment_effects:  # customer segments: the same estimator
+        assert s.no_estimate_reason is None
+
+
+@NEEDS_EXPERIMENT_CHANGE
+def test_whole_analysis_reports_empty_levels_small_arms_and_real_size_mde() -> None:
+    rng = np.random.default_rng(21)
+    df = pd.DataFrame(
+        {
+            "arm": ["c"] * 8 + ["t"] * 200,
+            "seg": ["a"] * 8 + ["a"] * 150 + ["b"] * 50,
+            "y": rng.normal(10.0, 2.0, 208),
+        }
+    )
+    spec = units_spec(segments=("seg",))
+    result = analyze_experiment(connect(df), spec)
+    c = result.outcomes[0].comparisons[0]
+    assert any("'c' has 8 units" in w for w in c.warnings)
+    assert [s.value for s in result.subgroups] == ["a", "b"]
+    assert result.subgroups[1].no_estimate_reason == "no units in 'c' at this level"
+    (pw,) = result.power
+    v = df.y[df.arm == "c"].var(ddof=1)
+    z = sps.norm.ppf(0.975) + sps.norm.ppf(0.8)
+    assert pw.mde_absolute == pytest.approx(z * math.sqrt(v / 8 + v / 200))
+    real = minimum_detectable_effect(
+        0.8, df.y[df.arm == "c"].mean(), v, 208, relative=True, arm_sizes=(8, 200)
+    )
+    assert pw.mde_relative == pytest.approx(real.mde)

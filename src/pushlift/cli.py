@@ -113,32 +113,101 @@ def run_cmd(
     config: Annotated[Path, typer.Option(help="Engine config (YAML or JSON).")],
     db: DbOption = DEFAULT_DB,
     max_skew: MaxSkewOption = "5m",
+    column_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help="CSV/Parquet: read a field from another column, CANONICAL=COLUMN, e.g. "
+            "--map subscriber_id=user --map time=ts (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Decide on a stream of events and store events, notifications and fill counts.
 
-    Files are read whole and sorted by event time; stdin must arrive in event-time order.
-    Events already in the store are skipped, so a replay adds nothing."""
+    One event per NDJSON line, CSV row (a header row names the columns; others are
+    ignored; an empty cell is a missing value) or Parquet row:
+
+      event_id       integer 0 to 2^63-1, unique over all kinds: a replay skips it
+      kind           location, purchase or site_visit
+      subscriber_id  integer 0 to 2^63-1
+      time           ISO 8601 with a UTC offset: 2026-03-02T10:00:00Z or
+                     2026-03-02T11:00:00+01:00; from 1970-01-01 to the end of 2200
+      lat, lon       location: needed, degrees (-90..90, -180..180)
+      vendor_id      purchase: needed (a vendor id of the config); site_visit: the
+                     vendor whose site it is (give it or domain)
+      amount_cents   purchase: needed, integer cents 0 to 10^12 (1999 is $19.99)
+      domain         site_visit: the domain visited (or give vendor_id)
+
+    {"event_id": 1, "kind": "location", "subscriber_id": 7,
+     "time": "2026-03-02T10:00:00Z", "lat": 40.4168, "lon": -3.7038}
+
+    Files are read whole and sorted by event time; on stdin events must arrive in
+    time order (a micro-batch ends when the stream pauses). Events dated more than
+    --max-skew ahead of this machine's clock are refused and counted as future (not
+    stored, not decided). Events already in the store are skipped, so a replay adds
+    nothing. A bad value stops the run with one message naming the file, the line or
+    row (a CSV header is row 1) and the field; every file is checked before anything
+    is stored. The same rules as a JSON Schema: event.schema.json in the package
+    (pushlift init DIR copies it into DIR)."""
+    from itertools import chain
+
+    from rich.markup import escape
+
     from pushlift.engine.config import load_config
     from pushlift.engine.plan import Plan
     from pushlift.engine.runner import RunSummary, run
-    from pushlift.engine.stream import read_events, read_stdin_batches
+    from pushlift.engine.stream import (
+        event_format,
+        parse_mapping,
+        read_events,
+        read_stdin_batches,
+    )
 
-    def batches() -> Iterator[EngineBatch]:
-        for name in events:
-            if name == "-":
-                yield from read_stdin_batches()
-            else:
-                yield read_events(name)
+    with user_errors():
+        try:
+            with steps("run") as step:
+                skew_us = duration_option("--max-skew", max_skew)
+                mapping = parse_mapping(column_map or [])
+                tabular = [n != "-" and event_format(n) in ("csv", "parquet") for n in events]
+                if mapping and not any(tabular):
+                    raise PushliftError(
+                        "--map renames CSV and Parquet columns; NDJSON fields (files and "
+                        "stdin) use the canonical names"
+                    )
+                plan = Plan(load_config(config))
+                # Every file is read and checked before the store is touched: one bad
+                # file anywhere adds nothing.
+                step("reading the event files")
+                files = {
+                    i: read_events(name, mapping if tabular[i] else None)
+                    for i, name in enumerate(events)
+                    if name != "-"
+                }
 
-    with user_errors(), steps("run") as step:
-        skew_us = duration_option("--max-skew", max_skew)
-        plan = Plan(load_config(config))
+                def batches() -> Iterator[EngineBatch]:
+                    for i, name in enumerate(events):
+                        if name == "-":
+                            yield from read_stdin_batches()
+                        else:
+                            yield files.pop(i)
 
-        def show(s: RunSummary) -> None:
-            step(f"{s.events_read:,} events, {s.events_read / max(s.seconds, 1e-9):,.0f}/s")
+                stream = batches()
+                first = next(stream, None)  # stdin's first micro-batch is checked too
 
-        with Store.writing(db) as store:
-            summary = run(store, plan, batches(), progress=show, max_skew_us=skew_us)
+                def show(s: RunSummary) -> None:
+                    step(f"{s.events_read:,} events, {s.events_read / max(s.seconds, 1e-9):,.0f}/s")
+
+                with Store.writing(db) as store:
+                    summary = run(
+                        store,
+                        plan,
+                        chain([] if first is None else [first], stream),
+                        progress=show,
+                        max_skew_us=skew_us,
+                    )
+        except (PushliftError, ValueError) as e:
+            # Messages quote the user's data: never read them as console markup.
+            raise PushliftError(escape(str(e))) from None
     notified = summary.outcomes["delivered"] + summary.outcomes["held_out"]
     out.print(
         f"{summary.events_read:,} events read in {summary.seconds:.1f} s: "
@@ -159,6 +228,35 @@ def run_cmd(
             f"{summary.future:,} events dated more than {max_skew} ahead of this machine's "
             "clock were refused (future): not stored, not decided"
         )
+
+
+@app.command("init")
+def init_cmd(
+    directory: Annotated[Path, typer.Argument(help="Folder to write into (created if needed).")],
+    force: Annotated[bool, typer.Option(help="Overwrite files of an earlier init.")] = False,
+) -> None:
+    """Write a commented starter config (engine.yaml), a small example stream
+    (events.ndjson: about 50 events of the last two hours) and the event format's JSON
+    Schema (event.schema.json) into DIRECTORY; the command it prints decides the stream
+    at once."""
+    from rich.markup import escape
+
+    from pushlift.starter import write_starter
+
+    with user_errors():
+        try:
+            written = write_starter(directory, force=force)
+        except PushliftError as e:
+            raise PushliftError(escape(str(e))) from None
+    out.print(
+        f"wrote {written.config} (the engine config, commented), {written.events} "
+        f"({written.n_events} events) and {written.schema} (the event format)\n"
+        f"decide them: pushlift run {written.events} --config {written.config} "
+        f"--db {written.db}\n"
+        f"then:        pushlift analyze kpis --db {written.db}",
+        highlight=False,
+        markup=False,
+    )
 
 
 @simulate_app.command("city")
@@ -343,18 +441,24 @@ def analyze_experiment_cmd(
 
             if not arm or control is None:
                 fail("--table needs --arm and --control")
+            from rich.markup import escape
+
             con = duckdb.connect()
-            spec = table_spec(
-                con,
-                table,
-                arm=arm,
-                control=control,
-                outcomes=outcome or [],
-                ratios=ratio or [],
-                covariates=covariate or [],
-                segments=segment or [],
-                weights=weight,
-            )
+            try:
+                spec = table_spec(
+                    con,
+                    table,
+                    arm=arm,
+                    control=control,
+                    outcomes=outcome or [],
+                    ratios=ratio or [],
+                    covariates=covariate or [],
+                    segments=segment or [],
+                    weights=weight,
+                )
+            except PushliftError as e:
+                # The message quotes the file's names and values: never console markup.
+                raise PushliftError(escape(str(e))) from None
         else:
             from pushlift.analysis.mall import mall_spec
 

@@ -3,6 +3,11 @@
 `Event` is one event (the per-event entry point); `EventBatch` is the same fields as
 columns (the micro-batch entry point). Times are integer microseconds since the Unix epoch,
 UTC. Event ids are unique across all kinds: they are what makes replays idempotent.
+
+The bounds below are what every way in (files, stdin, HTTP) accepts: ids and subscriber ids
+are non-negative 64-bit integers, amounts at most 10^12 cents, and event times between
+1970-01-01 and the end of 2200 (UTC), so that every stored time is a plain epoch count that
+DuckDB, numpy and Python all represent.
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ import numpy as np
 LOCATION, PURCHASE, SITE_VISIT = 0, 1, 2
 KIND_NAMES = ("location", "purchase", "site_visit")
 KIND_CODES = {name: code for code, name in enumerate(KIND_NAMES)}
+
+MAX_ID = 2**63 - 1  # event and subscriber ids: 0 to MAX_ID
+MAX_AMOUNT_CENTS = 10**12  # a purchase: 0 to $10 billion
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)  # event times from here ...
+END = datetime(2201, 1, 1, tzinfo=UTC)  # ... to before here (the end of year 2200)
 
 
 def to_us(moment: datetime) -> int:

@@ -344,6 +344,15 @@ def test_hc2_at_leverage_one_gives_no_adjusted_estimate() -> None:
     assert "2 units at leverage 1" in adj.no_estimate_reason
     assert math.isnan(adj.effect.se) and math.isnan(adj.ci_narrowing)  # was 0.143, "97% narrower"
     assert (adj.n_control, adj.n_treatment) == (2, 40)
+    # Every format says so, and none claims a narrower interval.
+    result = analyze_experiment(con, spec)
+    line = next(x for x in conclusions(result) if x.startswith("y:"))
+    assert "No regression-adjusted estimate: 2 units at leverage 1" in line
+    assert "narrower" not in line
+    html = render_report(result)
+    assert "no estimate: 2 units at leverage 1" in html
+    data = to_jsonable(result)["outcomes"][0]["comparisons"][0]["adjusted"]
+    assert data["effect"]["se"] is None and "leverage 1" in data["no_estimate_reason"]
 
 
 def test_a_three_unit_arm_is_flagged() -> None:

@@ -30,19 +30,35 @@ def print_result(result: ExperimentResult, console: Console) -> None:
         for c in o.comparisons:
             a = c.absolute
             adj = c.adjusted
+            means = (
+                fmt_value(o.arms[0].mean, o.kind),
+                fmt_value(next(x.mean for x in o.arms if x.arm == c.arm), o.kind),
+            )
+            if adj is None:
+                adjusted = ("n/a", "n/a")
+            elif adj.no_estimate_reason is not None:
+                adjusted = ("no estimate", "")
+            else:
+                adjusted = (
+                    fmt_value(adj.effect.estimate, o.kind, signed=True),
+                    fmt_pct(adj.ci_narrowing, signed=False),
+                )
+            if c.no_estimate_reason is not None:
+                t.add_row(o.outcome, c.arm, *means, f"no estimate: {c.no_estimate_reason}",
+                          "", "", "", *adjusted)  # fmt: skip
+                continue
             t.add_row(
                 o.outcome,
                 c.arm,
-                fmt_value(o.arms[0].mean, o.kind),
-                fmt_value(next(x.mean for x in o.arms if x.arm == c.arm), o.kind),
+                *means,
                 fmt_value(a.estimate, o.kind, signed=True),
                 f"{fmt_value(a.ci_low, o.kind, signed=True)} to "
                 f"{fmt_value(a.ci_high, o.kind, signed=True)}",
                 f"{fmt_p(a.p_value)} ({fmt_p(c.p_holm)})",
-                fmt_pct(c.relative.estimate),
-                fmt_value(adj.effect.estimate, o.kind, signed=True) if adj else "n/a",
-                fmt_pct(adj.ci_narrowing, signed=False) if adj else "n/a",
-            )
+                fmt_pct(c.relative.estimate) if c.relative_no_estimate_reason is None
+                else "no estimate",
+                *adjusted,
+            )  # fmt: skip
     console.print(t)
     h = Table(
         title="Do effects differ between segments? (test of equal effects)", title_justify="left"

@@ -567,17 +567,10 @@ def test_non_finite_sums_are_an_error_not_an_exception() -> None:
 
 
 # ---------------------------------------------------------------------------
-# The whole analysis: these need analysis/experiment.py to call effects.compare,
-# heterogeneity.subgroup_effects and power.design_power (the change is in issue 13's
-# report). Strict: once it is made they pass, and the marker must go.
+# The whole analysis, end to end.
 # ---------------------------------------------------------------------------
 
-NEEDS_EXPERIMENT_CHANGE = pytest.mark.xfail(
-    strict=True, reason="analysis/experiment.py does not call compare/subgroup_effects yet"
-)
 
-
-@NEEDS_EXPERIMENT_CHANGE
 def test_whole_analysis_with_one_constant_arm() -> None:
     rng = np.random.default_rng(20)
     n = 240
@@ -603,7 +596,6 @@ def test_whole_analysis_with_one_constant_arm() -> None:
         assert s.no_estimate_reason is None
 
 
-@NEEDS_EXPERIMENT_CHANGE
 def test_whole_analysis_reports_empty_levels_small_arms_and_real_size_mde() -> None:
     rng = np.random.default_rng(21)
     df = pd.DataFrame(

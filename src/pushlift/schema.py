@@ -9,6 +9,10 @@ timestamps are UTC with microseconds, with event time and ingest time kept apart
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ EXPERIMENT = Table(
 
 CONSUMER = Table(
     "consumer",
-    "A shopper and the traits known before any message (pre-treatment covariates).",
+    "A subscriber the engine knows and its traits (for trait segments and KPI breakdowns).",
     (
         _c("consumer_id", "BIGINT", "stable identifier"),
         _c("age", "SMALLINT", "age in years (18-100)"),
@@ -70,6 +74,23 @@ CONSUMER = Table(
         _c("loyalty_status", "TINYINT", "1 = low, 2 = high"),
     ),
     ("consumer_id",),
+)
+
+# An experiment's units are its own: two experiments may use the same consumer ids for
+# different people (another export, another mall), and an experiment's pre-treatment
+# covariates are those recorded when it ran. So the mall's units, trips and purchases are
+# keyed by experiment; `consumer` stays the engine's view of its subscribers.
+MALL_CONSUMER = Table(
+    "mall_consumer",
+    "A consumer of one mall experiment and the traits recorded for it before any message.",
+    (
+        _c("experiment_id", "VARCHAR", "the experiment whose unit this is"),
+        _c("consumer_id", "BIGINT", "identifier within the experiment"),
+        _c("age", "SMALLINT", "age in years (18-100)"),
+        _c("gender", "VARCHAR", "'F' or 'M'"),
+        _c("loyalty_status", "TINYINT", "1 = low, 2 = high"),
+    ),
+    ("experiment_id", "consumer_id"),
 )
 
 STORE = Table(
@@ -87,18 +108,20 @@ TRIP = Table(
     "trip",
     "One visit of a consumer to the mall (one day).",
     (
-        _c("trip_id", "BIGINT", "stable identifier"),
+        _c("experiment_id", "VARCHAR", "the mall experiment it belongs to"),
+        _c("trip_id", "BIGINT", "identifier within the experiment"),
         _c("consumer_id", "BIGINT", "who visited"),
         _c("trip_date", "DATE", "the day of the visit"),
     ),
-    ("trip_id",),
+    ("experiment_id", "trip_id"),
 )
 
 PURCHASE = Table(
     "purchase",
     "A purchase at a store during a trip; store_seq 1 is the trip's first store (the trigger).",
     (
-        _c("purchase_id", "BIGINT", "stable identifier"),
+        _c("experiment_id", "VARCHAR", "the mall experiment it belongs to"),
+        _c("purchase_id", "BIGINT", "identifier within the experiment"),
         _c("consumer_id", "BIGINT", "who bought"),
         _c("trip_id", "BIGINT", "the visit it belongs to"),
         _c("store_id", "INTEGER", "where"),
@@ -107,7 +130,7 @@ PURCHASE = Table(
         _c("event_time", "TIMESTAMPTZ", "when the purchase happened"),
         _c("ingest_time", "TIMESTAMPTZ", "when pushlift stored it"),
     ),
-    ("purchase_id",),
+    ("experiment_id", "purchase_id"),
 )
 
 ASSIGNMENT = Table(
@@ -155,6 +178,42 @@ MALL_OUTCOME = Table(
         _c("from_second_store_sales_cents", "BIGINT", "sum over trips of purchases at store 2+"),
     ),
     ("experiment_id", "consumer_id"),
+)
+
+MALL_IMPORT = Table(
+    "mall_import",
+    "One imported mall export: what the files could support and the import's report.",
+    (
+        _c("experiment_id", "VARCHAR", "the experiment it was imported as"),
+        _c("consumer_file", "VARCHAR", "path of consumer.csv as given"),
+        _c("purchase_file", "VARCHAR", "path of purchase.csv as given"),
+        _c(
+            "mode",
+            "VARCHAR",
+            "'complete' (a purchase row per consumer), 'buyers-only' (the arm of non-buyers "
+            "unknown) or 'buyers-only-assigned' (arm sizes given with --assigned)",
+        ),
+        _c("assigned_treated", "BIGINT", "--assigned: planned consumers messaged", True),
+        _c("assigned_control", "BIGINT", "--assigned: planned consumers in control", True),
+        _c("report_json", "VARCHAR", "the import report as JSON (problems, damage, set aside)"),
+        _c("imported_at", "TIMESTAMPTZ", "when the import was written (ingest time)"),
+    ),
+    ("experiment_id",),
+)
+
+MALL_REJECTED_ROW = Table(
+    "mall_rejected_row",
+    "A row of a mall export set aside by `import mall --quarantine`, with why.",
+    (
+        _c("experiment_id", "VARCHAR", "the experiment being imported"),
+        _c("file", "VARCHAR", "'consumer' or 'purchase'"),
+        _c("line_no", "INTEGER", "line of that file (header = 1)"),
+        _c("consumer_id", "VARCHAR", "the row's consumer_id as written; null if unreadable", True),
+        _c("kinds", "VARCHAR[]", "the kinds of problem found (e.g. 'age_below_18')"),
+        _c("reason", "VARCHAR", "why the row was set aside, in words"),
+        _c("row_json", "VARCHAR", "the row's values as written (JSON object)"),
+    ),
+    ("experiment_id", "file", "line_no"),
 )
 
 TRUE_EFFECT = Table(
@@ -369,12 +428,15 @@ JOURNAL_LOAD = Table(
 TABLES: tuple[Table, ...] = (
     EXPERIMENT,
     CONSUMER,
+    MALL_CONSUMER,
     STORE,
     TRIP,
     PURCHASE,
     ASSIGNMENT,
     NOTIFICATION,
     MALL_OUTCOME,
+    MALL_IMPORT,
+    MALL_REJECTED_ROW,
     TRUE_EFFECT,
     EVENT,
     VENDOR,
@@ -389,6 +451,55 @@ TABLES: tuple[Table, ...] = (
     WEBHOOK_DELIVERY,
     JOURNAL_LOAD,
 )
+
+
+def upgrade_legacy(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a store written before the mall's units were keyed by experiment up to date.
+
+    Its trips and purchases were the simulated mall week's, and each mall experiment read
+    its covariates from the shared `consumer` table: the trips and purchases get that
+    experiment's id, and each mall experiment gets a copy of its units' covariates as they
+    are now. Does nothing on a new or current store.
+    """
+    columns = {
+        (t, c)
+        for t, c in con.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        ).fetchall()
+    }
+    tables = {t for t, _ in columns}
+    legacy = [
+        t for t in (TRIP, PURCHASE) if t.name in tables and (t.name, "experiment_id") not in columns
+    ]
+    copy_units = MALL_CONSUMER.name not in tables and {"consumer", "assignment"} <= tables
+    if not legacy and not copy_units:
+        return
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for table in legacy:
+            old = [c for c in table.column_names if c != "experiment_id"]
+            con.execute(f"ALTER TABLE {table.name} RENAME TO {table.name}_legacy")
+            con.execute(table.ddl())
+            con.execute(
+                f"""INSERT INTO {table.name} SELECT coalesce((SELECT min(experiment_id)
+                      FROM experiment WHERE source = 'simulated' AND experiment_id IN
+                      (SELECT experiment_id FROM mall_outcome)), 'mall-2019-10'), {", ".join(old)}
+                    FROM {table.name}_legacy"""
+            )
+            con.execute(f"DROP TABLE {table.name}_legacy")
+        if copy_units and "mall_outcome" in tables:
+            con.execute(MALL_CONSUMER.ddl())
+            con.execute(
+                """INSERT INTO mall_consumer
+                   SELECT a.experiment_id, c.consumer_id, c.age, c.gender, c.loyalty_status
+                   FROM assignment a JOIN consumer c ON c.consumer_id = a.unit_id
+                   WHERE a.experiment_id IN (SELECT DISTINCT experiment_id FROM mall_outcome)"""
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 # ---------------------------------------------------------------------------
@@ -475,7 +586,7 @@ SELECT
   o.from_second_store_sales_cents / 100.0 AS from_second_store_sales,
   CAST(o.from_second_store_sales_cents > 0 AS INTEGER) AS made_second_purchase
 FROM assignment a
-JOIN consumer c ON c.consumer_id = a.unit_id
+JOIN mall_consumer c ON c.experiment_id = a.experiment_id AND c.consumer_id = a.unit_id
 JOIN mall_outcome o ON o.experiment_id = a.experiment_id AND o.consumer_id = a.unit_id
 """
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from pushlift.errors import PushliftError
 from pushlift.ops import busy_message, request_snapshot
-from pushlift.schema import TABLES, VIEWS, Table
+from pushlift.schema import TABLES, VIEWS, Table, upgrade_legacy
 
 # Every command's store unless --db or $PUSHLIFT_DB says otherwise; the demo writes it too.
 DEFAULT_DB = Path("out/pushlift.duckdb")
@@ -93,6 +93,7 @@ class Store:
 
     def migrate(self) -> None:
         """Create any missing table and (re)create the analysis views."""
+        upgrade_legacy(self.con)
         for table in TABLES:
             self.con.execute(table.ddl())
         for view in VIEWS:
@@ -158,12 +159,20 @@ class Store:
         return batch.num_rows
 
     def delete_experiment(self, experiment_id: str) -> None:
-        """Remove an experiment and everything that belongs to it (to replace it)."""
-        # Trips and purchases belong to the experiment's consumers; remove them first.
-        units = "SELECT unit_id FROM assignment WHERE experiment_id = ?"
-        for name in ("purchase", "trip"):
-            self.con.execute(f"DELETE FROM {name} WHERE consumer_id IN ({units})", [experiment_id])
-        owned = ("notification", "mall_outcome", "true_effect", "experiment", "assignment")
+        """Remove one experiment and everything keyed by it (to replace it); the rows of
+        every other experiment stay as they are, whatever ids their units share."""
+        owned = (
+            "purchase",
+            "trip",
+            "mall_consumer",
+            "mall_import",
+            "mall_rejected_row",
+            "notification",
+            "mall_outcome",
+            "true_effect",
+            "experiment",
+            "assignment",
+        )
         for name in owned:
             self.con.execute(f"DELETE FROM {name} WHERE experiment_id = ?", [experiment_id])
 

@@ -24,7 +24,7 @@ PURCHASES = """consumer_id,from_second_store_sales,realtime_message
 103,0.07,1
 104,1234567.89,1
 """
-OWNED_TABLES = ("experiment", "consumer", "assignment", "mall_outcome")
+OWNED_TABLES = ("experiment", "mall_consumer", "assignment", "mall_outcome")
 
 
 @pytest.fixture
@@ -337,8 +337,9 @@ def test_replace_rewrites_the_experiment(tmp_path: Path, store: Store) -> None:
         (101, "control", 26, "M", "high", 1.0),
         (103, "message", 62, "F", "low", 2.5),
     ]
-    # Consumers dropped from the experiment keep their consumer row; nothing else remains.
-    assert counts(store) == {"experiment": 1, "consumer": 4, "assignment": 2, "mall_outcome": 2}
+    # Nothing of the replaced import remains.
+    assert counts(store) == {"experiment": 1, "mall_consumer": 2, "assignment": 2,
+                             "mall_outcome": 2}
 
 
 def test_failed_replace_keeps_the_old_experiment(tmp_path: Path, store: Store) -> None:
@@ -351,23 +352,25 @@ def test_failed_replace_keeps_the_old_experiment(tmp_path: Path, store: Store) -
     assert units(store, "mall-import") == before
 
 
-def test_consumers_shared_with_another_experiment_are_updated(
+def test_consumers_shared_with_another_experiment_stay_apart(
     tmp_path: Path, store: Store
 ) -> None:
     c, p = write(tmp_path)
     import_mall(store, c, p, experiment_id="week-1")
+    week_1 = units(store, "week-1")
     c, p = write(
         tmp_path,
         "consumer_id,age,gender,loyalty_status\n101,26,F,2\n200,30,M,1\n",
         "consumer_id,from_second_store_sales,realtime_message\n101,3.00,0\n200,0,1\n",
     )
     import_mall(store, c, p, experiment_id="week-2")
-    # One consumer row per id, holding the latest import's covariates, used by both weeks.
-    assert store.con.execute(
-        "SELECT consumer_id, age, loyalty_status FROM consumer ORDER BY 1"
-    ).fetchall() == [(101, 26, 2), (102, 34, 2), (103, 61, 2), (104, 18, 1), (200, 30, 1)]
-    assert len(units(store, "week-1")) == 4
+    # Each experiment keeps the covariates of its own export, even for a shared id.
+    assert units(store, "week-1") == week_1
     assert units(store, "week-2") == [
         (101, "control", 26, "F", "high", 3.0),
         (200, "message", 30, "M", "low", 0.0),
     ]
+    assert store.con.execute(
+        "SELECT experiment_id, consumer_id, age FROM mall_consumer ORDER BY 2, 1"
+    ).fetchall() == [("week-1", 101, 25), ("week-2", 101, 26), ("week-1", 102, 34),
+                     ("week-1", 103, 61), ("week-1", 104, 18), ("week-2", 200, 30)]

@@ -288,6 +288,7 @@ def test_write_is_all_or_nothing() -> None:
     model = mall.MallModel()
     with pytest.raises(duckdb.ConstraintException, match="Duplicate key"):
         mall.write_week(store, mall.simulate_week(300, 1, model), model, replace=False)
-    for table in ("consumer", "purchase", "notification", "offer", "experiment"):
+    for table in ("consumer", "mall_consumer", "trip", "purchase", "notification", "offer",
+                  "experiment"):
         assert _rows(store, f"SELECT count(*) FROM {table}")[0][0] == 0, table
     assert _rows(store, "SELECT count(*) FROM event")[0][0] == 1

@@ -79,7 +79,12 @@ def mall_spec(store: Store, experiment_id: str | None = None) -> ExperimentSpec:
         ).fetchall()
     }
     return ExperimentSpec(
-        relation=f"(SELECT * FROM mall_units WHERE experiment_id = {text(experiment_id)})",
+        # Ordered, so float sums see the same rows in the same order whatever else the store
+        # holds (the join order of the view depends on the sizes of the tables).
+        relation=(
+            f"(SELECT * FROM mall_units WHERE experiment_id = {text(experiment_id)} "
+            "ORDER BY consumer_id)"
+        ),
         arm="arm",
         control=control,
         arms=tuple(arms),

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from pushlift import schema
 from pushlift.errors import InputError, PushliftError
@@ -153,8 +152,8 @@ def import_mall(
 
     Raises InputError (naming file, row and column) for the first problem found and
     PushliftError if the experiment exists and `replace` is false; either way nothing is
-    written. Consumer rows are keyed by consumer_id alone, so ids already in the store (from
-    another experiment too) are deleted and re-inserted with the imported covariates.
+    written. The experiment's consumers are its own (keyed by experiment and id): another
+    experiment's rows are never touched, whatever ids the two share.
     """
     if not experiment_id.strip():
         raise PushliftError("the experiment id must not be empty")
@@ -194,7 +193,9 @@ def import_mall(
         _check_matched(con, ("p", p_file), ("c", c_file), "no consumer row", "purchase row(s)")
 
         consumers = con.sql(
-            f"SELECT {', '.join(schema.CONSUMER.column_names)} FROM c ORDER BY {ROW}"
+            f"SELECT ? AS experiment_id, {', '.join(schema.CONSUMER.column_names)} "
+            f"FROM c ORDER BY {ROW}",
+            params=[experiment_id],
         ).to_arrow_table()
         assignment = con.sql(
             f"SELECT ? AS experiment_id, consumer_id AS unit_id, arm FROM p ORDER BY {ROW}",
@@ -216,7 +217,6 @@ def import_mall(
     with store.transaction():
         if replace:
             store.delete_experiment(experiment_id)
-        _delete_consumers(store, consumers["consumer_id"])
         store.con.execute(
             "INSERT INTO experiment VALUES (?, ?, ?, ?, ?, ?, now())",
             [
@@ -228,7 +228,7 @@ def import_mall(
                 source,
             ],
         )
-        store.append(schema.CONSUMER, table_columns(consumers))
+        store.append(schema.MALL_CONSUMER, table_columns(consumers))
         store.append(schema.ASSIGNMENT, table_columns(assignment))
         store.append(schema.MALL_OUTCOME, table_columns(outcome))
     return MallImportSummary(
@@ -239,19 +239,6 @@ def import_mall(
         total_sales_cents=int(total),
         files=(c_file, p_file),
     )
-
-
-def _delete_consumers(store: Store, ids: pa.ChunkedArray) -> None:
-    """Remove existing consumer rows for these ids, so the import's covariates replace them."""
-    # A registered Arrow table avoids binding a million-element list as one parameter.
-    store.con.register("_pushlift_import_ids", pa.table({"consumer_id": ids}))
-    try:
-        store.con.execute(
-            "DELETE FROM consumer WHERE consumer_id IN "
-            "(SELECT consumer_id FROM _pushlift_import_ids)"
-        )
-    finally:
-        store.con.unregister("_pushlift_import_ids")
 
 
 def _check_unique(con: duckdb.DuckDBPyConnection, relation: str, file: str) -> None:

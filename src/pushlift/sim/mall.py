@@ -322,10 +322,12 @@ def write_week(store: Store, week: MallWeek, model: MallModel, *, replace: bool)
             f"the store already holds experiment {EXPERIMENT_ID!r}; pass --replace to overwrite it"
         )
     truth = true_effects(model)
+    n_trips, n_purchases = len(week.trip["trip_id"]), len(week.purchase["purchase_id"])
     with store.transaction():
         clear_week(store, week.consumer["consumer_id"])
-        store.delete_experiment(EXPERIMENT_ID)
+        store.delete_experiment(EXPERIMENT_ID)  # only this experiment's rows
         store.con.execute("DELETE FROM store")
+        # The engine's subscribers: the simulated consumers are the ones it messages.
         store.con.execute(
             "DELETE FROM consumer WHERE consumer_id IN (SELECT unnest(?))",
             [week.consumer["consumer_id"].tolist()],
@@ -342,21 +344,38 @@ def write_week(store: Store, week: MallWeek, model: MallModel, *, replace: bool)
             ],
         )
         store.append(schema.CONSUMER, week.consumer)
+        store.append(
+            schema.MALL_CONSUMER,
+            {
+                "experiment_id": np.full(
+                    len(week.consumer["consumer_id"]), EXPERIMENT_ID, dtype=object
+                ),
+                **week.consumer,
+            },
+        )
         store.append(schema.STORE, week.store)
-        store.append(schema.TRIP, week.trip)
-        store.append(schema.PURCHASE, week.purchase)
+        store.append(
+            schema.TRIP,
+            {"experiment_id": np.full(n_trips, EXPERIMENT_ID, dtype=object), **week.trip},
+        )
+        store.append(
+            schema.PURCHASE,
+            {"experiment_id": np.full(n_purchases, EXPERIMENT_ID, dtype=object), **week.purchase},
+        )
         store.append(schema.ASSIGNMENT, week.assignment)
         record_week(store, week.decided, week.purchase)
         store.con.execute(
             """
             INSERT INTO mall_outcome
-            SELECT ?, a.unit_id,
+            SELECT a.experiment_id, a.unit_id,
                    coalesce(sum(p.amount_cents) FILTER (WHERE p.store_seq >= 2), 0)
-            FROM assignment a LEFT JOIN purchase p ON p.consumer_id = a.unit_id
+            FROM assignment a
+            LEFT JOIN purchase p
+              ON p.experiment_id = a.experiment_id AND p.consumer_id = a.unit_id
             WHERE a.experiment_id = ?
-            GROUP BY a.unit_id
+            GROUP BY a.experiment_id, a.unit_id
             """,
-            [EXPERIMENT_ID, EXPERIMENT_ID],
+            [EXPERIMENT_ID],
         )
         store.append(
             schema.TRUE_EFFECT,
@@ -367,6 +386,11 @@ def write_week(store: Store, week: MallWeek, model: MallModel, *, replace: bool)
         )
 
 
+def _sql_text(path: Path) -> str:
+    """A path as a SQL string literal: quotes doubled, so any path is taken literally."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def export_tables(
     store: Store, directory: str, experiment_id: str = EXPERIMENT_ID
 ) -> tuple[str, str]:
@@ -374,10 +398,11 @@ def export_tables(
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     consumer_path, purchase_path = out / "consumer.csv", out / "purchase.csv"
+    # COPY takes its path as a literal, never a parameter: quoted, so any path is literal.
     store.con.execute(
-        f"""COPY (SELECT consumer_id, age, gender, loyalty_status FROM consumer
-                  WHERE consumer_id IN (SELECT unit_id FROM assignment WHERE experiment_id = ?)
-                  ORDER BY consumer_id) TO '{consumer_path}' (HEADER, DELIMITER ',')""",
+        f"""COPY (SELECT consumer_id, age, gender, loyalty_status FROM mall_consumer
+                  WHERE experiment_id = ? ORDER BY consumer_id)
+             TO {_sql_text(consumer_path)} (HEADER, DELIMITER ',')""",
         [experiment_id],
     )
     store.con.execute(
@@ -385,7 +410,7 @@ def export_tables(
                          printf('%.2f', from_second_store_sales) AS from_second_store_sales,
                          CAST(arm <> 'control' AS INTEGER) AS realtime_message
                   FROM mall_units WHERE experiment_id = ? ORDER BY consumer_id)
-             TO '{purchase_path}' (HEADER, DELIMITER ',', QUOTE '')""",
+             TO {_sql_text(purchase_path)} (HEADER, DELIMITER ',', QUOTE '')""",
         [experiment_id],
     )
     return str(consumer_path), str(purchase_path)

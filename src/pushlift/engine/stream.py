@@ -66,6 +66,12 @@ _FORMATS = {
     ".parquet": "parquet",
 }
 SCHEMA_PATH = Path(__file__).with_name("event.schema.json")
+_OTHER_ENCODINGS = (  # byte order marks; UTF-32's first, as they begin like UTF-16's
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 _DELIMITERS = (",", ";", "\t", "|")
 
 
@@ -75,7 +81,7 @@ def parse_mapping(items: Iterable[str]) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for item in items:
         name, sep, column = item.partition("=")
-        name = name.strip()
+        name, column = name.strip(), column.strip()  # CSV header names are read stripped
         if not sep or not name or not column:
             raise PushliftError(f"--map {item!r}: expected CANONICAL=COLUMN, e.g. time=ts")
         if name not in COLUMNS:
@@ -108,6 +114,10 @@ def read_events(path: str | Path, mapping: dict[str, str] | None = None) -> Even
             file=source,
         )
     data = _read_file(path)
+    if fmt != "parquet":
+        for bom, name in _OTHER_ENCODINGS:
+            if data.startswith(bom):
+                raise InputError(f"the file is {name} text: save it as UTF-8", file=source, row=1)
     if fmt == "ndjson":
         return _from_lines(data.splitlines(), source, first_row=1)
     if fmt == "csv":
@@ -178,9 +188,10 @@ def _csv_columns(data: bytes, source: str) -> tuple[dict[str, list[object]], Cal
     head = first.decode("utf-8", errors="replace")
     delimiter = max(_DELIMITERS, key=head.count) if head else ","
     try:
+        first.decode("utf-8")
         names = next(csv.reader([head], delimiter=delimiter), [])
-    except csv.Error:
-        names = []
+    except (UnicodeDecodeError, csv.Error):
+        names = []  # the header is not plain UTF-8 CSV: Python's reader says where
     fast = _csv_by_arrow(data, delimiter, names) if len(set(names)) == len(names) else None
     if fast is None:
         columns, rows = _csv_by_python(data, source, delimiter)
@@ -212,9 +223,9 @@ def _csv_by_arrow(data: bytes, delimiter: str, names: list[str]) -> dict[str, li
                 quoted_strings_can_be_null=False,
             ),
         )
+        if table.column_names != names:
+            return None
     except (pa.ArrowException, ValueError, OSError):
-        return None
-    if table.column_names != names:
         return None
     return {n.strip(): table.column(i) for i, n in enumerate(names)}
 
@@ -424,6 +435,10 @@ def events_from_records(records: list[dict[str, object]], source: str) -> EventB
     return _validate(columns, len(records), source, first_row=0)
 
 
+_PLAIN_INTEGER = r"^[+-]?[0-9]{1,19}$"
+_PLAIN_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?$"
+
+
 class _Column:
     """A column's values as given (a list, or an Arrow array from a file), with the Python
     values made once when a check needs them."""
@@ -458,6 +473,10 @@ class _Column:
         try:
             if pa.types.is_string(kind):
                 col = pc.if_else(pc.equal(col, ""), pa.scalar(None, kind), col)
+                # Arrow also reads '0x10' and the like: only plain decimals go this way.
+                plain = _PLAIN_INTEGER if pa.types.is_integer(to) else _PLAIN_NUMBER
+                if pc.all(pc.match_substring_regex(col, plain)).as_py() not in (True, None):
+                    return None
             cast = pc.cast(col, to)
         except pa.ArrowException:
             return None

@@ -984,7 +984,7 @@ def main() -> None:
     arg("--local-batches", type=int, default=30, help="batches a round, in-process")
     arg("--floor-syncs", type=int, default=1_000, help="syncs per floor (1/5 for 100-row)")
     arg("--settle", type=float, default=8.0, help="most seconds to wait for an idle machine")
-    arg("--wait-idle", type=float, default=300.0, help="most seconds to wait for an idle machine")
+    arg("--wait-idle", type=float, default=120.0, help="most seconds to wait for an idle machine")
     arg("--phase-timeout", type=float, default=120.0, help="most seconds one phase may take")
     arg("--old-tree", type=Path, default=Path("/tmp/pushlift-old"), help="old code worktree")
     arg("--seed", type=int, default=1)

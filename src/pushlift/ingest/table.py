@@ -177,6 +177,12 @@ def table_spec(
             file=file,
             column=arm,
         )
+    if len(arms) < 2:
+        raise InputError(
+            f"only one arm ({_show(control)}): an experiment compares at least two",
+            file=file,
+            column=arm,
+        )
     if len(arms) > MAX_LEVELS:
         raise InputError(
             f"{len(arms)} distinct arms; is this really the arm column?", file=file, column=arm
@@ -209,7 +215,9 @@ def table_spec(
             raise InputError(f"--ratio {r!r}: expected NAME=NUMERATOR/DENOMINATOR", file=file)
         for col in (num.strip(), den.strip()):
             if not _is_numeric(need(col, "--ratio")) and columns[col] != "BOOLEAN":
-                raise InputError("ratio columns must be numeric", file=file, column=col)
+                raise InputError(
+                    f"ratio columns must be numeric, found {columns[col]}", file=file, column=col
+                )
             numeric_column(col)
         outs.append(Outcome(label.strip(), num.strip(), "ratio", denominator=den.strip()))
     if not outs:

@@ -141,14 +141,14 @@ def run_cmd(
     {"event_id": 1, "kind": "location", "subscriber_id": 7,
      "time": "2026-03-02T10:00:00Z", "lat": 40.4168, "lon": -3.7038}
 
-    Files are read whole and sorted by event time; on stdin events must arrive in
-    time order (a micro-batch ends when the stream pauses). Events dated more than
-    --max-skew ahead of this machine's clock are refused and counted as future (not
-    stored, not decided). Events already in the store are skipped, so a replay adds
-    nothing. A bad value stops the run with one message naming the file, the line or
-    row (a CSV header is row 1) and the field; every file is checked before anything
-    is stored. The same rules as a JSON Schema: event.schema.json in the package
-    (pushlift init DIR copies it into DIR)."""
+    Files are read whole and sorted by event time; on stdin events must arrive
+    in time order (a micro-batch ends when the stream pauses). Events dated more
+    than --max-skew ahead of this machine's clock are refused and counted as
+    future (not stored, not decided). Events already in the store are skipped,
+    so a replay adds nothing. A bad value stops the run with one message naming
+    the file, the line or row (a CSV header is row 1) and the field; every file
+    is checked before anything is stored. The same rules as a JSON Schema:
+    event.schema.json in the package (pushlift init DIR copies it into DIR)."""
     from itertools import chain
 
     from rich.markup import escape

@@ -8,6 +8,12 @@ problem becomes one InputError naming the field, e.g. `offers[2].max_bid_cents`.
 Every number has finite bounds (the MAX_* constants, stated in each field's description),
 true/false is never read as a number, and polygons must be simple and city-sized, so a
 config that validates cannot overflow the engine's int64 arithmetic or exhaust its memory.
+
+The JSON Schema of `EngineConfig` (the body of `PUT /v1/config` in the service's OpenAPI
+description) states every rule a schema can: bounds, patterns for durations and times (the
+validators apply the same patterns), the time zone names, a zone's one shape. What it
+cannot state is checked by `problems()` and the polygon check: ids unique per section,
+references between sections, one trigger per offer, simple polygons, unique arm names.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import json
 import math
 import re
 from datetime import datetime, time
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
 import yaml
 from pydantic import (
@@ -28,6 +35,7 @@ from pydantic import (
     Field,
     PlainValidator,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -36,7 +44,7 @@ from pushlift.engine.geo import MAX_POLYGON_SPAN_M, MIN_POLYGON_AREA_M2, polygon
 from pushlift.errors import InputError
 from pushlift.schema import AGE_BANDS
 
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_DURATION = re.compile(r" *([0-9]+) *([smhd]) *")  # fullmatch; bounds: DURATION_PATTERN
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 AGE_BAND_LABELS = tuple(label for label, _, _ in AGE_BANDS)
 
@@ -58,6 +66,45 @@ MAX_ARMS = 100
 MAX_OFFER_SEGMENTS = 100
 
 
+def at_most_pattern(n: int) -> str:
+    """A regular expression (no anchors) for the decimal numbers 1 to `n`, no leading zero."""
+    digits = str(n)
+    options = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    for i, ch in enumerate(digits):
+        low, rest = (1 if i == 0 else 0), len(digits) - i - 1
+        if int(ch) > low:
+            lower = f"[{low}-{int(ch) - 1}]" if int(ch) - 1 > low else str(low)
+            tail = f"[0-9]{{{rest}}}" if rest > 1 else "[0-9]" * rest
+            options.append(digits[:i] + lower + tail)
+    options.append(digits)
+    return "(?:" + "|".join(options) + ")"
+
+
+# Whole-string patterns in the dialect JSON Schema, Python's `re` and pydantic share.
+DURATION_PATTERN = (
+    "^ *0*(?:"
+    + "|".join(f"{at_most_pattern(MAX_DURATION_S // s)} *{u}" for u, s in _UNIT_SECONDS.items())
+    + ") *$"
+)
+_CLOCK = "(?:[01][0-9]|2[0-3]):[0-5][0-9]"
+
+
+def timestamp_pattern(years: str, fraction: str = "+") -> str:
+    """RFC 3339 with its UTC offset, in the years `years` matches; no leap second; the
+    fraction of a second's digits as `fraction` says."""
+    return (
+        f"^{years}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])T{_CLOCK}:[0-5][0-9]"
+        f"(?:\\.[0-9]{fraction})?(?:Z|[+-]{_CLOCK})$"
+    )
+
+
+# Years 0002 to 9998: the instant stays within the years 1 to 9999 whatever the offset.
+TIMESTAMP_PATTERN = timestamp_pattern(
+    "(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])"
+)
+LOCAL_TIME_PATTERN = f"^{_CLOCK}(?::[0-5][0-9](?:\\.[0-9]{{1,6}})?)?$"
+
+
 def parse_duration(text: str | int) -> int:
     """'90s', '30m', '1h', '7d' (or whole seconds) -> microseconds; at most 10 years."""
     seconds = _duration_seconds(text)
@@ -71,7 +118,7 @@ def _duration_seconds(text: str | int) -> int:
         if text <= 0:  # no repr: a huge int cannot even be printed
             raise ValueError("a duration in whole seconds must be positive")
         return text
-    match = _DURATION.match(text) if isinstance(text, str) else None
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if not match or not match.group(1).strip("0"):
         shown = repr(text)[:40] if isinstance(text, str) else type(text).__name__
         raise ValueError(f"{shown} is not a duration like '90s', '30m', '1h' or '7d'")
@@ -84,6 +131,8 @@ def _duration_seconds(text: str | int) -> int:
 def _check_duration(value: object) -> str | int:
     # Whole validation here: pydantic's str | int union would read true as 1 and name
     # the union member (`within.str`) in its errors.
+    if isinstance(value, float) and value.is_integer() and 0 < value <= MAX_DURATION_S:
+        value = int(value)  # JSON Schema's integer: 3600.0 is 3600
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError("give a duration like '90s', '30m', '1h' or '7d', or whole seconds")
     parse_duration(value)
@@ -92,9 +141,45 @@ def _check_duration(value: object) -> str | int:
 
 Duration = Annotated[
     str | int,
-    PlainValidator(_check_duration, json_schema_input_type=str | int),
+    PlainValidator(
+        _check_duration,
+        json_schema_input_type=Annotated[str, Field(pattern=DURATION_PATTERN)]
+        | Annotated[int, Field(ge=1, le=MAX_DURATION_S)],
+    ),
     Field(description="e.g. '30m', '1h', '7d', or whole seconds; at most 3650d (10 years)"),
 ]
+
+
+def _pattern_checker(pattern: str, example: str, what: str) -> BeforeValidator:
+    """Text must match `pattern` whole (the schema's pattern); parsed objects (YAML reads
+    some times itself) pass on to pydantic."""
+    compiled = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, datetime | time):
+            return value
+        if isinstance(value, str) and compiled.fullmatch(value):
+            return value
+        raise ValueError(f"give {what} like {example!r}")
+
+    return BeforeValidator(check)
+
+
+Timestamp = Annotated[
+    datetime,
+    _pattern_checker(TIMESTAMP_PATTERN, "2026-01-01T00:00:00Z", "a time with a UTC offset"),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": TIMESTAMP_PATTERN}),
+]
+LocalTime = Annotated[
+    time,
+    _pattern_checker(LOCAL_TIME_PATTERN, "22:00", "a time of day (no UTC offset)"),
+    WithJsonSchema({"type": "string", "pattern": LOCAL_TIME_PATTERN}),
+]
+
+
+@cache
+def time_zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
 def _refuse_bool(value: object) -> object:
@@ -138,9 +223,30 @@ class Circle(_Model):
 class Zone(_Model):
     """A notification zone: a circle, or a polygon given as [lat, lon] points."""
 
+    # Exactly one of the two shapes, the other absent or null.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["circle"],
+                    "properties": {"circle": {"type": "object"}, "polygon": {"type": "null"}},
+                },
+                {
+                    "required": ["polygon"],
+                    "properties": {"polygon": {"type": "array"}, "circle": {"type": "null"}},
+                },
+            ]
+        }
+    )
     id: str = Field(min_length=1)
     circle: Circle | None = None
-    polygon: Annotated[list[tuple[Lat, Lon]], Field(max_length=MAX_POLYGON_POINTS)] | None = Field(
+    polygon: (
+        Annotated[
+            list[tuple[Lat, Lon]],
+            Field(max_length=MAX_POLYGON_POINTS, json_schema_extra={"minItems": 3}),
+        ]
+        | None
+    ) = Field(
         None,
         description=(
             f"[lat, lon] points in order around the zone: at least 3 distinct, at most "
@@ -202,7 +308,10 @@ class TraitsSegment(_Model):
 
     id: str = Field(min_length=1)
     kind: Literal["traits"]
-    age_bands: list[str] | None = None
+    age_bands: (
+        list[Annotated[str, WithJsonSchema({"type": "string", "enum": list(AGE_BAND_LABELS)})]]
+        | None
+    ) = None
     gender: Literal["F", "M"] | None = None
     loyalty: Literal["low", "high"] | None = None
 
@@ -251,8 +360,8 @@ class Offer(_Model):
     daily_budget_cents: Budget | None = Field(
         None, description=f"1 to {MAX_BUDGET_CENTS:,} cents; none = unlimited"
     )
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
+    valid_from: Timestamp | None = None
+    valid_until: Timestamp | None = None
     cap_per_subscriber: SubscriberCap | None = Field(
         None, description=f"lifetime notifications, 1 to {MAX_CAP:,}; none = no cap"
     )
@@ -304,8 +413,10 @@ class FrequencyCap(_Model):
 
 
 class QuietHours(_Model):
-    start: time
-    end: time
+    """Local times (in the config's `timezone`), e.g. '22:00' to '08:00'."""
+
+    start: LocalTime
+    end: LocalTime
 
 
 class Auction(_Model):
@@ -319,7 +430,11 @@ class Auction(_Model):
 
 
 class EngineConfig(_Model):
-    timezone: str = "UTC"
+    timezone: str = Field(
+        "UTC",
+        description="an IANA time zone name",
+        json_schema_extra={"enum": sorted(time_zone_names())},
+    )
     frequency_cap: FrequencyCap | None = None
     quiet_hours: QuietHours | None = None
     auction: Auction = Auction()
@@ -349,11 +464,9 @@ class EngineConfig(_Model):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:
-        try:
-            ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: 'America' is a folder
+        if name not in time_zone_names():  # the schema's enum
             shown = repr(name)[:60]
-            raise ValueError(f"unknown time zone {shown} (use an IANA name)") from None
+            raise ValueError(f"unknown time zone {shown} (use an IANA name)")
         return name
 
     def problems(self) -> list[tuple[str, str]]:

@@ -6,23 +6,30 @@ body's size before the body is read. Bodies are validated strictly (a bool is no
 integer; numbers are finite), then by the engine's event rules; request text never becomes
 SQL (all queries are parameterized). Every error answers `{"detail": ...}`: a message, or
 for 422 `{"error", "field", "index"}` naming the first problem.
+
+The OpenAPI description is the contract (tests/serve/test_contract.py runs Schemathesis
+against it): every status an operation can answer is declared, request bodies carry the
+engine's own JSON Schemas, and the rules no schema can state (an event's time against the
+clock, ids unique in a batch, references between config sections) are in the descriptions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from pushlift.engine.config import EngineConfig
+from pushlift.engine.config import EngineConfig, Segment, parse_config
 from pushlift.errors import InputError
 from pushlift.serve import config_versions
 from pushlift.serve.events_endpoint import (
@@ -35,10 +42,11 @@ from pushlift.serve.events_endpoint import (
     EventsIn,
     EventsShortcut,
     Problem,
+    by_kind,
     problem_of,
     respond,
 )
-from pushlift.serve.gate import COOKIE, Gate
+from pushlift.serve.gate import COOKIE, OPEN_PATHS, Gate
 from pushlift.serve.keys import KeyRing
 from pushlift.serve.outbox import Feed, WebhookSender, parse_cursor
 from pushlift.serve.service import DecisionService
@@ -48,6 +56,19 @@ from pushlift.web.app import create_app
 # A full event is at most about 800 bytes of JSON, so the largest batch fits.
 MAX_BODY_BYTES = 8 << 20
 MAX_WAIT_S = 30.0
+# '<microseconds>:<id>' as the feed hands them out; 18 digits keep both inside int64.
+CURSOR_PATTERN = "^(?:-?[0-9]{1,18}:-?[0-9]{1,18})?$"
+SECURITY = [{"bearer": []}, {"apiKey": []}]
+# The config sections' item bodies (segments are a union of kinds: SegmentItem).
+ITEM_MODELS = {"vendors": "Vendor", "zones": "Zone", "offers": "Offer", "experiments": "Experiment"}
+CONFIG_RULES = (
+    "Beyond its schema, a config is checked as a whole (422 naming the field): ids unique "
+    "within each section; references that exist (an offer's vendor, zone and segments, a "
+    "segment's zone or vendor, with a domain for visited_site, an experiment's offers); "
+    "each offer has one trigger (a zone, or a first_purchase_of_trip segment); valid_until "
+    "after valid_from; an offer in at most one experiment; unique arm names; polygons "
+    "simple, of 3 distinct points or more, city-sized, with area."
+)
 
 
 class Invalid(BaseModel):
@@ -77,8 +98,20 @@ def _error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": problem_of(exc).model_dump()}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def refused(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    async def refused(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = exc.headers
+        if exc.status_code == 405:  # Starlette's Allow names only the first route's methods
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(app, request.scope))}
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def _allowed(app: FastAPI, scope: dict[str, Any]) -> list[str]:
+    """Every method some route of the request's path answers."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        if route.matches(scope)[0] != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 def create_service_app(
@@ -131,11 +164,11 @@ def create_service_app(
 
     post_route(SINGLE, EventIn, Decided, "Decide one event; answered once it is durable.")
     post_route(BATCH, EventsIn, BatchDecided, "Decide up to 10,000 events; results in order.")
-    _describe_models(app, [EventIn, EventsIn])
+    _complete_openapi(app, [EventIn, EventsIn, EngineConfig])
 
     @app.get("/v1/notifications", responses=READ, tags=["notifications"])
     async def notifications(
-        after: str | None = None,
+        after: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S, allow_inf_nan=False)] = 0.0,
     ) -> dict[str, Any]:
         """Delivered notifications after a cursor (long-poll for up to `wait` seconds)."""
@@ -150,9 +183,13 @@ def create_service_app(
         response_class=StreamingResponse,
         tags=["notifications"],
     )  # fmt: skip
-    async def stream(request: Request, after: str | None = None) -> StreamingResponse:
+    async def stream(
+        request: Request,
+        after: Annotated[str | None, Query(pattern=CURSOR_PATTERN)] = None,
+        last_event_id: Annotated[str | None, Header(pattern=CURSOR_PATTERN)] = None,
+    ) -> StreamingResponse:
         """Server-sent events, one per delivered notification; resumes from Last-Event-ID."""
-        cursor = request.headers.get("last-event-id") or after
+        cursor = last_event_id or after
         _check_cursor(cursor)
 
         async def events() -> Any:
@@ -192,8 +229,12 @@ def create_service_app(
     return app
 
 
-def _describe_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """Put request models that routes read themselves into the OpenAPI components."""
+REF = "#/components/schemas/{model}"
+
+
+def _complete_openapi(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Put request models that routes read themselves into the OpenAPI components, the
+    config items' bodies (ids optional: the path gives them), and the API keys."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -202,12 +243,58 @@ def _describe_models(app: FastAPI, models: list[type[BaseModel]]) -> None:
         spec = generate()
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         for model in models:
-            schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            schema = model.model_json_schema(ref_template=REF)
             schemas |= schema.pop("$defs", {})
             schemas[model.__name__] = schema
+        schemas["EventIn"] = by_kind(schemas["EventIn"])
+        segment = TypeAdapter(Segment).json_schema(ref_template=REF)
+        for name in [
+            *ITEM_MODELS.values(),
+            *(r["$ref"].rsplit("/", 1)[1] for r in segment["oneOf"]),
+        ]:
+            item = copy.deepcopy(schemas[name])
+            item["required"] = [f for f in item["required"] if f != "id"]
+            item["properties"]["id"]["description"] = "if given, the path's item_id"
+            schemas[f"{name}Item"] = item
+        schemas["SegmentItem"] = {
+            "oneOf": [{"$ref": r["$ref"] + "Item"} for r in segment["oneOf"]],
+            "discriminator": {
+                "propertyName": "kind",
+                "mapping": {k: v + "Item" for k, v in segment["discriminator"]["mapping"].items()},
+            },
+        }
+        spec["components"]["securitySchemes"] = {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "Authorization: Bearer <key>",
+            },
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        }
+        for path, operations in spec["paths"].items():
+            if path.startswith("/v1/") and path not in OPEN_PATHS:
+                for operation in operations.values():
+                    operation["security"] = SECURITY
+        app.openapi_schema = spec
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _json_body(body: bytes, what: str) -> dict[str, Any]:
+    """A request's JSON object, or the 422 every body problem answers."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as e:
+        raise HTTPException(422, {"error": f"JSON decode error: {e}", "field": None}) from None
+    if not isinstance(data, dict):
+        raise HTTPException(422, {"error": f"{what} must be a JSON object", "field": None})
+    return data
+
+
+def _body(schema: str, description: str) -> dict[str, Any]:
+    content = {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}
+    return {"requestBody": {"required": True, "description": description, "content": content}}
 
 
 def _check_cursor(cursor: str | None) -> None:
@@ -229,12 +316,16 @@ def _config_routes(app: FastAPI, store: Store, service: DecisionService) -> None
         """The live config and its version."""
         return {"version": service.version, "config": config_versions.as_data(service.config)}
 
-    @app.put("/v1/config", responses=WRITE, tags=["config"])
-    def put_config(body: dict[str, Any]) -> dict[str, Any]:
+    @app.put(
+        "/v1/config", responses=WRITE, tags=["config"],
+        openapi_extra=_body("EngineConfig", CONFIG_RULES),
+    )  # fmt: skip
+    async def put_config(request: Request) -> dict[str, Any]:
         """Replace the whole config (validated as a whole; becomes the next version)."""
-        from pushlift.engine.config import parse_config
-
-        return change(lambda: parse_config(body, "config"), "PUT /v1/config")
+        body = _json_body(await request.body(), "the config")
+        return await run_in_threadpool(
+            change, lambda: parse_config(body, "config"), "PUT /v1/config"
+        )
 
     @app.get("/v1/config/history", responses=READ, tags=["config"])
     def history() -> list[dict[str, object]]:
@@ -259,13 +350,15 @@ def _section_routes(app: FastAPI, service: DecisionService, section: str, change
     def get_item(item_id: str) -> dict[str, Any]:
         return find(item_id)
 
-    def put_item(item_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def put_item(item_id: str, request: Request) -> dict[str, Any]:
+        body = _json_body(await request.body(), f"a {noun}")
         if body.get("id", item_id) != item_id:
             raise HTTPException(
                 422, {"error": "the body's id differs from the path's", "field": "id"}
             )
         item = {**body, "id": item_id}
-        return change(
+        return await run_in_threadpool(
+            change,
             lambda: config_versions.with_item(service.config, section, item),
             f"PUT /v1/{section}/{item_id}",
         )
@@ -281,8 +374,21 @@ def _section_routes(app: FastAPI, service: DecisionService, section: str, change
     path = f"/v1/{section}/{{item_id}}"
     app.add_api_route(f"/v1/{section}", list_items, methods=["GET"], responses=READ, tags=tags)
     app.add_api_route(path, get_item, methods=["GET"], responses=ITEM, tags=tags)
-    app.add_api_route(path, put_item, methods=["PUT"], responses=ITEM, tags=tags)
-    app.add_api_route(path, delete_item, methods=["DELETE"], responses=ITEM, tags=tags)
+    app.add_api_route(
+        path, put_item, methods=["PUT"], responses=ITEM, tags=tags,
+        summary=f"Add or replace a {noun}",
+        openapi_extra=_body(
+            f"{ITEM_MODELS.get(section, 'Segment')}Item",
+            f"The {noun}; its id, if given, must be the path's (422 otherwise). The config "
+            f"with it must validate as a whole. {CONFIG_RULES}",
+        ),
+    )  # fmt: skip
+    app.add_api_route(
+        path, delete_item, methods=["DELETE"], responses=ITEM, tags=tags,
+        summary=f"Remove a {noun}",
+        description=f"404 if there is none; 422 if the config without it does not validate "
+        f"(something still refers to it). {CONFIG_RULES}",
+    )  # fmt: skip
 
 
 def _login_route(app: FastAPI, keys: KeyRing) -> None:

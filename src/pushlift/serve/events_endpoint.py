@@ -12,46 +12,120 @@ and the behaviour cannot drift apart; the ASGI shortcut only skips the routing.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from pushlift.engine.config import timestamp_pattern
 from pushlift.engine.stream import MAX_TEXT, events_from_records
 from pushlift.errors import InputError
 from pushlift.serve.service import DecisionService, FutureEvent
 
 MAX_BATCH = 10_000
 SINGLE, BATCH = "/v1/events", "/v1/events/batch"
-ID = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
+
+
+def _whole(value: object) -> object:
+    """JSON Schema's integer: 7.0 is 7 (JSON has one kind of number). Strict otherwise:
+    true is not 1, "7" is not 7."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+ID = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1), BeforeValidator(_whole)]
+Cents = Annotated[int, Field(strict=True, ge=0, le=10**12), BeforeValidator(_whole)]
 Coordinate = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
 Text = Annotated[str | None, Field(max_length=MAX_TEXT)]
+# As in event.schema.json, but whole years 1971 to 2199: inside the engine's range (1970 to
+# 2200 in UTC) whatever the offset, so the pattern says all there is to say.
+TIME_PATTERN = timestamp_pattern("(?:197[1-9]|19[89][0-9]|2[01][0-9]{2})", "{1,6}")
+_GIVEN = {"type": "string", "minLength": 1}  # "" counts as not given
+
+# What each kind needs, checked by the engine's event rules (`engine/stream.py`).
+NEEDS: dict[str, dict[str, Any]] = {
+    "location": {
+        "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+        "required": ["lat", "lon"],
+    },
+    "purchase": {
+        "properties": {"vendor_id": _GIVEN, "amount_cents": {"type": "integer"}},
+        "required": ["vendor_id", "amount_cents"],
+    },
+    "site_visit": {
+        "anyOf": [
+            {"properties": {"domain": _GIVEN}, "required": ["domain"]},
+            {"properties": {"vendor_id": _GIVEN}, "required": ["vendor_id"]},
+        ]
+    },
+}
+# As event.schema.json states them.
+BY_KIND = [
+    {"if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]}, "then": needs}
+    for kind, needs in NEEDS.items()
+]
+
+
+def by_kind(schema: dict[str, Any]) -> dict[str, Any]:
+    """EventIn's JSON Schema as one whole object schema per kind (`oneOf`): the same
+    events, in the shape schema-driven tools explore field by field (the OpenAPI
+    description's)."""
+    branches = []
+    for kind, needs in NEEDS.items():
+        branch = copy.deepcopy({k: v for k, v in schema.items() if k != "allOf"})
+        branch["title"] = f"{schema['title']} ({kind})"
+        props = branch["properties"]
+        props["kind"] = {"const": kind, "type": "string"}
+        for name, narrower in needs.get("properties", {}).items():
+            given = [o for o in props[name].get("anyOf", [props[name]]) if o != {"type": "null"}]
+            kept = {k: v for k, v in props[name].items() if k not in ("anyOf", "default")}
+            props[name] = {**kept, **given[0]}
+            props[name] |= narrower
+        branch["required"] = [*branch["required"], *needs.get("required", [])]
+        if "anyOf" in needs:
+            branch["anyOf"] = needs["anyOf"]
+        branches.append(branch)
+    return {"title": schema["title"], "description": schema["description"], "oneOf": branches}
 
 
 class EventIn(BaseModel):
-    """One event, as in event files (see `pushlift run --help`)."""
+    """One event, as in event files (see `pushlift run --help`): a location needs `lat`
+    and `lon`, a purchase `vendor_id` and `amount_cents`, a site visit `domain` or
+    `vendor_id` ("" counts as not given). Text is valid Unicode (no lone surrogate)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"allOf": BY_KIND})
     event_id: ID = Field(description="unique; a retry with the same id is not decided again")
     kind: Literal["location", "purchase", "site_visit"]
     subscriber_id: ID
     time: str = Field(
         max_length=64,
-        description="ISO 8601 with a UTC offset, e.g. 2026-03-02T10:00:00Z; at most the "
-        "service's --max-skew ahead of its clock",
+        pattern=TIME_PATTERN,
+        json_schema_extra={"format": "date-time"},
+        description="RFC 3339 with a UTC offset, e.g. 2026-03-02T10:00:00Z, in the years 1971 "
+        "to 2199, to the microsecond. Refused (422, field `time`) when more than the "
+        "service's --max-skew (5 minutes unless set) ahead of its clock: a rule of the "
+        "clock, not of the schema.",
     )
     lat: Coordinate = Field(None, ge=-90, le=90, description="location: latitude")
     lon: Coordinate = Field(None, ge=-180, le=180, description="location: longitude")
     vendor_id: Text = Field(None, description="purchase: where; site_visit: whose site")
-    amount_cents: Annotated[int | None, Field(strict=True, ge=0, le=10**12)] = None
+    amount_cents: Cents | None = None
     domain: Text = Field(None, description="site_visit: the domain visited")
 
 
 class EventsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
+    events: list[EventIn] = Field(
+        min_length=1,
+        max_length=MAX_BATCH,
+        description="event ids unique within the batch (a repeated id is refused with 422 "
+        "naming its index; an id decided before answers 'duplicate'); each event's time as "
+        "in EventIn",
+    )
 
 
 class Decided(BaseModel):

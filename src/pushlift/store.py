@@ -58,18 +58,25 @@ class Store:
     @contextmanager
     def writing(cls, path: str | Path = DEFAULT_DB) -> Iterator[Store]:
         """The store for a command that writes, closed afterwards. If the command fails and
-        the store did not exist before, no empty store file is left behind."""
+        the store did not exist before, no empty store file is left behind (one that holds
+        what the command committed before failing, e.g. earlier stdin batches, is kept)."""
         new = str(path) != ":memory:" and not Path(path).exists()
         store = cls.open(path)
         try:
             yield store
         except BaseException:
+            empty = new and store.is_empty()
             store.close()
-            if new:
+            if empty:
                 for leftover in (Path(path), Path(f"{path}.wal")):
                     leftover.unlink(missing_ok=True)
             raise
         store.close()
+
+    def is_empty(self) -> bool:
+        """No table holds a row."""
+        counts = " + ".join(f"(SELECT count(*) FROM {t.name})" for t in TABLES)
+        return self.con.execute(f"SELECT {counts}").fetchall()[0][0] == 0
 
     @classmethod
     def open_for_reading(cls, path: str | Path = DEFAULT_DB) -> Store:

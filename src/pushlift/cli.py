@@ -376,17 +376,67 @@ def import_mall_cmd(
         "mall-import"
     ),
     replace: Annotated[bool, typer.Option(help="Overwrite an experiment of that id.")] = False,
+    quarantine: Annotated[
+        bool,
+        typer.Option(
+            help="Import the valid rows and set aside each row with a problem (and the other "
+            "file's row of that consumer), stored with its reason in mall_rejected_row."
+        ),
+    ] = False,
+    assigned: Annotated[
+        str | None,
+        typer.Option(
+            metavar="N_TREATED,N_CONTROL",
+            help="The planned arm sizes, for a purchase file that lists only buyers: every "
+            "consumer not in it is then counted as a non-buyer, so the share who bought again "
+            "can be analysed (the assumption is stated with the results).",
+        ),
+    ] = None,
 ) -> None:
-    """Import the mall operator's two-table export; nothing is written if anything is wrong."""
-    from pushlift.ingest.mall import import_mall
+    """Import the mall operator's two-table export. Every problem of both files is reported
+    at once, grouped by kind; nothing is written if there is any, unless --quarantine."""
+    from rich.markup import escape
 
+    from pushlift.ingest.mall import MallImportRefused, import_mall
+
+    sizes = None
+    if assigned is not None:
+        parts = assigned.split(",")
+        if len(parts) != 2 or not all(x.strip().isdigit() for x in parts):
+            fail(f"--assigned must be N_TREATED,N_CONTROL (two whole numbers): {escape(assigned)}")
+        sizes = (int(parts[0]), int(parts[1]))
     with user_errors():
-        store = Store.open(db)
-        summary = import_mall(store, consumer, purchase, experiment_id=experiment, replace=replace)
-        store.close()
+        try:
+            with Store.writing(db) as store:
+                summary = import_mall(
+                    store,
+                    consumer,
+                    purchase,
+                    experiment_id=experiment,
+                    replace=replace,
+                    quarantine=quarantine,
+                    assigned=sizes,
+                )
+        except MallImportRefused as refused:
+            first, *report = str(refused).split("\n")
+            err.print(f"[bold red]error:[/] {escape(first)}", highlight=False, soft_wrap=True)
+            for line in report:
+                err.print(line, markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    for line in summary.report.lines() if summary.report else []:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+    others = (
+        f" and {summary.non_buyers:,} consumers without a purchase row (arm unknown)"
+        if summary.non_buyers
+        else ""
+    )
     out.print(
-        f"imported {summary.consumers:,} consumers ({summary.treated:,} messaged, "
-        f"{summary.control:,} control) into {db} as experiment {summary.experiment_id}"
+        f"imported {summary.consumers:,} {'buyers' if others else 'consumers'} "
+        f"({summary.treated:,} messaged, {summary.control:,} control){others} into "
+        f"{escape(str(db))} as experiment "
+        f"{escape(summary.experiment_id)}",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -193,9 +193,9 @@ ERROR_CASES = {
         "consumer.csv", _replace_line(CONSUMERS, 4, "103,61,X,2"), PURCHASES, 4, "gender",
         ["'X'", "'F'", "'M'"],
     ),
-    "lower-case gender code": (
-        "consumer.csv", _replace_line(CONSUMERS, 4, "103,61,f,2"), PURCHASES, 4, "gender",
-        ["'f'", "'F'", "'M'"],
+    "gender word not allowed": (
+        "consumer.csv", _replace_line(CONSUMERS, 4, "103,61,woman,2"), PURCHASES, 4, "gender",
+        ["'woman'", "'F'", "'M'", "Female or Male (any case)"],
     ),
     "loyalty out of range": (
         "consumer.csv", _replace_line(CONSUMERS, 2, "101,25,F,3"), PURCHASES, 2,
@@ -222,20 +222,21 @@ ERROR_CASES = {
         "realtime_message", ["0 (control) or 1"],
     ),
     "duplicate id in consumer file": (
-        "consumer.csv", CONSUMERS + "102,50,F,1\n", PURCHASES, 6, "consumer_id",
-        ["duplicate consumer_id 102", "rows 3 and 6"],
+        "consumer.csv", CONSUMERS + "102,50,F,1\n", PURCHASES, 3, "consumer_id",
+        ["duplicate consumer_id 102", "rows 3 and 6", "consumer_id repeated — 2 rows"],
     ),
     "duplicate id in purchase file": (
-        "purchase.csv", CONSUMERS, _replace_line(PURCHASES, 5, "101,1.00,0"), 5,
-        "consumer_id", ["duplicate consumer_id 101", "rows 2 and 5"],
+        "purchase.csv", CONSUMERS, _replace_line(PURCHASES, 5, "101,1.00,0"), 2,
+        "consumer_id", ["duplicate consumer_id 101", "rows 2 and 5",
+                        "consumer without a purchase row — 1 row in consumer.csv"],
     ),
     "consumers without a purchase row": (
         "consumer.csv", CONSUMERS + "105,40,F,1\n106,41,M,2\n", PURCHASES, 6, "consumer_id",
-        ["consumer_id 105", "purchase.csv", "2 consumer(s) in total"],
+        ["consumer_id 105", "purchase.csv", "consumer without a purchase row — 2 rows", "row 7"],
     ),
     "purchase rows without a consumer": (
         "purchase.csv", CONSUMERS, PURCHASES + "999,1.00,1\n", 6, "consumer_id",
-        ["consumer_id 999", "consumer.csv", "1 purchase row(s) in total"],
+        ["consumer_id 999", "consumer.csv", "purchase row without a consumer — 1 row"],
     ),
     "blank line inside the file": (
         "consumer.csv", _replace_line(CONSUMERS, 3, ""), PURCHASES, 3, "consumer_id",

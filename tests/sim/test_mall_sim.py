@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import numpy as np
 import pytest
@@ -292,3 +294,15 @@ def test_write_is_all_or_nothing() -> None:
                   "experiment"):
         assert _rows(store, f"SELECT count(*) FROM {table}")[0][0] == 0, table
     assert _rows(store, "SELECT count(*) FROM event")[0][0] == 1
+
+
+def test_export_paths_are_literal(tmp_path: Path) -> None:
+    """A folder with a quote (and glob characters) in its name is written, not SQL."""
+    store = _stored(n=50)
+    folder = tmp_path / "it's [here]*"
+    consumer, purchase = mall.export_tables(store, str(folder))
+    assert consumer == str(folder / "consumer.csv") and purchase == str(folder / "purchase.csv")
+    assert (folder / "consumer.csv").read_text().count("\n") == 51
+    assert (folder / "purchase.csv").read_text().startswith(
+        "consumer_id,from_second_store_sales,realtime_message\n"
+    )

@@ -131,4 +131,5 @@ def analyze_experiment(
         segmentation=segmentation,
         segment_effects=tuple(segment_effects),
         notes=tuple(o.note for o in spec.outcomes if o.note),
+        data_notes=spec.data_notes,
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 from pushlift.analysis.spec import Covariate, ExperimentSpec, Outcome
 from pushlift.analysis.sql import text
 from pushlift.errors import PushliftError
@@ -78,13 +81,14 @@ def mall_spec(store: Store, experiment_id: str | None = None) -> ExperimentSpec:
             [experiment_id],
         ).fetchall()
     }
-    return ExperimentSpec(
+    unit_relation = (
+        f"(SELECT * FROM mall_units WHERE experiment_id = {text(experiment_id)} "
+        "ORDER BY consumer_id)"
+    )
+    spec = ExperimentSpec(
         # Ordered, so float sums see the same rows in the same order whatever else the store
         # holds (the join order of the view depends on the sizes of the tables).
-        relation=(
-            f"(SELECT * FROM mall_units WHERE experiment_id = {text(experiment_id)} "
-            "ORDER BY consumer_id)"
-        ),
+        relation=unit_relation,
         arm="arm",
         control=control,
         arms=tuple(arms),
@@ -95,4 +99,51 @@ def mall_spec(store: Store, experiment_id: str | None = None) -> ExperimentSpec:
         title=f"Mall experiment {experiment_id}: {description}",
         source=source,
         truth=truth,
+    )
+    return _as_imported(store, spec, experiment_id)
+
+
+def _as_imported(store: Store, spec: ExperimentSpec, experiment_id: str) -> ExperimentSpec:
+    """The spec as the import allows: its notes on rows set aside, and for a purchase file
+    that listed only buyers, what can be analysed (nothing, or with --assigned the overall
+    effects with every unlisted consumer counted as a non-buyer)."""
+    rows = store.con.execute(
+        "SELECT mode, report_json FROM mall_import WHERE experiment_id = ?", [experiment_id]
+    ).fetchall()
+    if not rows:
+        return spec  # simulated, or imported before imports kept their report
+    mode, report_json = rows[0]
+    stored = json.loads(report_json)
+    spec = replace(spec, data_notes=tuple(stored.get("analysis_notes", ())))
+    if mode == "complete":
+        return spec
+    buyers = stored["report"]["buyers_only"]
+    if mode == "buyers-only":
+        described = ", ".join(
+            f"{arm} ${buyers['mean_sales'][arm]:,.2f} ({buyers['buyers'][arm]:,} buyers)"
+            for arm in buyers["buyers"]
+        )
+        raise PushliftError(
+            f"experiment {experiment_id!r} was imported from a purchase file that lists only "
+            "buyers: the arm of every other consumer is unknown, so the share who bought "
+            "again and sales per consumer cannot be estimated from the files alone. They "
+            f"support only a description of the buyers' sales: {described} (not an effect: "
+            "the message changes who buys again). If you know the planned arm sizes, import "
+            "again with --replace --assigned N_TREATED,N_CONTROL."
+        )
+    zeros = " UNION ALL ".join(
+        f"SELECT {text(arm)} AS arm, NULL AS consumer_id, CAST(0 AS DOUBLE) AS "
+        f"from_second_store_sales, 0 AS made_second_purchase FROM generate_series(1, {int(n)})"
+        for arm, n in buyers["non_buyers"].items()
+    )
+    return replace(
+        spec,
+        # The buyers, and each arm's non-buyers as units with no sales (and no covariates).
+        relation=(
+            "(SELECT * FROM (SELECT arm, consumer_id, from_second_store_sales, "
+            f"made_second_purchase FROM {spec.relation} AS _b UNION ALL {zeros}) AS _u "
+            "ORDER BY arm, consumer_id NULLS LAST)"
+        ),
+        covariates=(),
+        segments=(),
     )

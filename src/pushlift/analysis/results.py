@@ -247,6 +247,7 @@ class ExperimentResult:
     segmentation: Segmentation | None
     segment_effects: tuple[SubgroupEffect, ...]
     notes: tuple[str, ...]
+    data_notes: tuple[str, ...] = ()  # about the data itself (rows set aside, assumptions)
 
 
 def to_jsonable(value: Any) -> Any:

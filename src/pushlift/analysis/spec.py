@@ -48,6 +48,7 @@ class ExperimentSpec:
     source: str = ""
     truth: dict[tuple[str, str, str], float] = field(default_factory=dict)
     # truth[(outcome, segment, value)] = true absolute effect (simulations only)
+    data_notes: tuple[str, ...] = ()  # said first about the data: rows set aside, assumptions
 
     @property
     def treatments(self) -> tuple[str, ...]:

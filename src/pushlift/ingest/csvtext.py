@@ -2,7 +2,10 @@
 
 Shared by the importers. Every required column is read as text, with a line-number
 column (`ROW`) so errors can name the line; value checks are SQL conditions run in one
-vectorized query that reports the earliest offending row. Row numbers are 1-based line
+vectorized query that reports the earliest offending row (`check_values`), or gives the
+first failing check of every value (`check_codes`, for importers that report every
+problem at once). Rows with the wrong number of fields can be collected rather than
+raised (`invalid_rows`). Row numbers are 1-based line
 numbers of the file, the header being row 1 (quoted values spanning lines are not
 allowed, so a record is exactly one line).
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,22 +28,41 @@ from pushlift.errors import InputError
 
 ROW = "_row"  # the line number column added to every file read
 _BOM = b"\xef\xbb\xbf"
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 @dataclass(frozen=True)
 class Check:
-    """A bad-value condition on `{v}` (the trimmed text) and the message explaining it."""
+    """A bad-value condition on `{v}` (the trimmed text) and the message explaining it;
+    `kind` names the problem where all problems are listed (`check_codes`)."""
 
     bad: str
     message: Callable[[str], str]
+    kind: str = ""
+
+
+@dataclass(frozen=True)
+class InvalidRow:
+    """A line whose number of fields differs from the header's."""
+
+    row: int
+    fields: int
+    expected: int
+    text: str
 
 
 def table_columns(table: pa.Table) -> dict[str, object]:
     return {name: table[name] for name in table.column_names}
 
 
-def read_csv_text(path: str | Path, required: Sequence[str]) -> pa.Table:
-    """Read the required columns as text plus a line-number column; checks file and header."""
+def read_csv_text(
+    path: str | Path, required: Sequence[str], invalid_rows: list[InvalidRow] | None = None
+) -> pa.Table:
+    """Read the required columns as text plus a line-number column; checks file and header.
+
+    A line with the wrong number of fields is an error naming it, or, when `invalid_rows`
+    is given, is left out and appended there (so every such line is reported at once).
+    Lines ending in a lone carriage return (old Mac exports) are read as lines."""
     file = str(path)
     try:
         data = Path(path).read_bytes()
@@ -50,6 +73,8 @@ def read_csv_text(path: str | Path, required: Sequence[str]) -> pa.Table:
     if data.startswith(_BOM):  # spreadsheets' "CSV UTF-8" starts with a byte-order mark
         data = data[len(_BOM) :]
     _check_utf8(data, file)
+    if b"\r" in data:
+        data = _LONE_CR.sub(b"\n", data)
     # Trailing blank lines are harmless; blank lines inside the file are reported below.
     data = data.rstrip(b"\r\n")
     if not data.strip():
@@ -104,29 +129,39 @@ def read_csv_text(path: str | Path, required: Sequence[str]) -> pa.Table:
             ),
         )
 
+    skipped: list[pacsv.InvalidRow] = []
+
+    def note(row: pacsv.InvalidRow) -> str:
+        skipped.append(row)
+        return "skip" if invalid_rows is not None else "error"
+
     try:
         table = read(None, threads=True)
     except pa.ArrowInvalid as e:
         # Line numbers of bad rows are only known when parsing on one thread: re-read so.
-        invalid: list[pacsv.InvalidRow] = []
-
-        def first_invalid(row: pacsv.InvalidRow) -> str:
-            invalid.append(row)
-            return "error"
-
+        table = None
         with contextlib.suppress(pa.ArrowInvalid):
-            read(first_invalid, threads=False)
-        if invalid and invalid[0].number is not None:
-            bad = invalid[0]
+            table = read(note, threads=False)
+        if not skipped or skipped[0].number is None:
+            raise InputError(f"cannot parse the CSV: {e}", file=file) from None
+        if invalid_rows is None or table is None:
+            bad = skipped[0]
             raise InputError(
                 f"the row has {bad.actual_columns} field(s) but the header has "
                 f"{bad.expected_columns}; check for unquoted commas or missing values",
                 file=file,
                 row=bad.number,
             ) from None
-        raise InputError(f"cannot parse the CSV: {e}", file=file) from None
+        invalid_rows.extend(
+            InvalidRow(int(r.number), r.actual_columns, r.expected_columns, r.text)
+            for r in skipped
+            if r.number is not None
+        )
     table = table.rename_columns([wanted[g] for g in table.column_names])
-    return table.append_column(ROW, pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64)))
+    lines = np.arange(2, table.num_rows + len(skipped) + 2, dtype=np.int64)
+    if skipped:
+        lines = lines[~np.isin(lines, [r.number for r in skipped])]
+    return table.append_column(ROW, pa.array(lines))
 
 
 def _check_utf8(data: bytes, file: str) -> None:
@@ -183,3 +218,17 @@ def check_values(
     for c, code, value in zip(columns, codes, texts, strict=True):
         if code is not None:
             raise InputError(checks[c][code].message(value), file=file, row=row, column=c)
+
+
+def check_codes(checks: dict[str, tuple[Check, ...]]) -> dict[str, str]:
+    """Per column, a SQL expression giving the index of the first check its trimmed value
+    fails (NULL if none): computed in the scan that reads the file, so finding every bad
+    value of every column (not only the first) costs no extra pass over the data."""
+    codes = {}
+    for c, column_checks in checks.items():
+        v = f'trim("{c}")'
+        whens = " ".join(
+            f"WHEN {check.bad.format(v=v)} THEN {i}" for i, check in enumerate(column_checks)
+        )
+        codes[c] = f"CASE {whens} END"
+    return codes

@@ -155,8 +155,9 @@ def _balance_sentence(result: ExperimentResult) -> str:
 
 
 def conclusions(result: ExperimentResult) -> list[str]:
-    """The headline findings, in order: validity checks, effects, heterogeneity, power."""
-    out = []
+    """The headline findings, in order: what the data are (rows set aside, assumptions),
+    validity checks, effects, heterogeneity, power."""
+    out = list(result.data_notes)
     srm = result.sample_ratio
     planned = "/".join(f"{s * 100:g}" for s in srm.expected_shares)
     if srm.p_value < 0.001:

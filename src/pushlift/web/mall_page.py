@@ -109,5 +109,8 @@ def mall(db: Database, params: dict[str, str]) -> dict[str, Any]:
     if chosen not in ids:
         raise PushliftError(f"no mall experiment {chosen!r}; the store has {', '.join(ids)}")
     version = db.version(MALL_PARTS)
-    result = db.cached(f"mall:{chosen}", version, lambda s: _analyse(s, chosen))
+    try:
+        result = db.cached(f"mall:{chosen}", version, lambda s: _analyse(s, chosen))
+    except PushliftError as e:  # e.g. imported from a purchase file listing only buyers
+        return page | {"empty": str(e), "experiments": ids}
     return page | {"empty": None, "experiments": ids} | result

@@ -33,7 +33,7 @@ from pushlift.ingest.crm_dates import (
     timestamp_sql,
 )
 from pushlift.ingest.crm_quality import CrmQualityReport, quality_report
-from pushlift.ingest.csvtext import ROW, read_csv_text, table_columns
+from pushlift.ingest.csvtext import ROW, read_csv_text, table_columns, unix_lines
 from pushlift.store import Store
 
 LINE = "_line"  # the raw text of each data line, for exact-duplicate detection
@@ -195,7 +195,7 @@ def _read(path: str | Path, mapping: dict[str, str]) -> pa.Table:
     table = table.rename_columns(
         [{v: k for k, v in mapping.items()}.get(c, c) for c in table.column_names]
     )
-    data = Path(path).read_bytes().removeprefix(b"\xef\xbb\xbf").rstrip(b"\r\n")
+    data = unix_lines(Path(path).read_bytes().removeprefix(b"\xef\xbb\xbf")).rstrip(b"\r\n")
     lines = [line.rstrip(b"\r").decode() for line in data.split(b"\n")[1:]]
     if len(lines) != table.num_rows:  # cannot happen while records are single lines
         raise InputError(

@@ -31,6 +31,11 @@ _BOM = b"\xef\xbb\xbf"
 _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
+def unix_lines(data: bytes) -> bytes:
+    """Lines ending in a lone carriage return (old Mac exports) as lines ending in LF."""
+    return _LONE_CR.sub(b"\n", data) if b"\r" in data else data
+
+
 @dataclass(frozen=True)
 class Check:
     """A bad-value condition on `{v}` (the trimmed text) and the message explaining it;
@@ -73,8 +78,7 @@ def read_csv_text(
     if data.startswith(_BOM):  # spreadsheets' "CSV UTF-8" starts with a byte-order mark
         data = data[len(_BOM) :]
     _check_utf8(data, file)
-    if b"\r" in data:
-        data = _LONE_CR.sub(b"\n", data)
+    data = unix_lines(data)
     # Trailing blank lines are harmless; blank lines inside the file are reported below.
     data = data.rstrip(b"\r\n")
     if not data.strip():

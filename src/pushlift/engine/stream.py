@@ -309,7 +309,7 @@ def _parquet_columns(data: bytes, source: str) -> dict[str, list[object]]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        table = pq.read_table(pa.BufferReader(data), use_threads=False)
     except (pa.ArrowException, OSError, ValueError, TypeError, IndexError) as e:
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InputError(f"cannot read as Parquet: {message[:200]}", file=source) from None

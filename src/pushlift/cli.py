@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from pushlift import ops
@@ -70,7 +71,8 @@ def steps(title: str) -> Iterator[Callable[[str], None]]:
 
 
 def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # Messages quote the user's data (names, values, paths): never read as console markup.
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(2)
 
 
@@ -151,8 +153,6 @@ def run_cmd(
     event.schema.json in the package (pushlift init DIR copies it into DIR)."""
     from itertools import chain
 
-    from rich.markup import escape
-
     from pushlift.engine.config import load_config
     from pushlift.engine.plan import Plan
     from pushlift.engine.runner import RunSummary, run
@@ -206,8 +206,7 @@ def run_cmd(
                         max_skew_us=skew_us,
                     )
         except (PushliftError, ValueError) as e:
-            # Messages quote the user's data: never read them as console markup.
-            raise PushliftError(escape(str(e))) from None
+            raise PushliftError(str(e)) from None
     notified = summary.outcomes["delivered"] + summary.outcomes["held_out"]
     out.print(
         f"{summary.events_read:,} events read in {summary.seconds:.1f} s: "
@@ -239,7 +238,6 @@ def init_cmd(
     (events.ndjson: about 50 events of the last two hours) and the event format's JSON
     Schema (event.schema.json) into DIRECTORY; the command it prints decides the stream
     at once."""
-    from rich.markup import escape
 
     from pushlift.starter import write_starter
 
@@ -247,7 +245,7 @@ def init_cmd(
         try:
             written = write_starter(directory, force=force)
         except PushliftError as e:
-            raise PushliftError(escape(str(e))) from None
+            raise PushliftError(str(e)) from None
     out.print(
         f"wrote {written.config} (the engine config, commented), {written.events} "
         f"({written.n_events} events) and {written.schema} (the event format)\n"
@@ -395,7 +393,6 @@ def import_mall_cmd(
 ) -> None:
     """Import the mall operator's two-table export. Every problem of both files is reported
     at once, grouped by kind; nothing is written if there is any, unless --quarantine."""
-    from rich.markup import escape
 
     from pushlift.ingest.mall import MallImportRefused, import_mall
 
@@ -403,7 +400,7 @@ def import_mall_cmd(
     if assigned is not None:
         parts = assigned.split(",")
         if len(parts) != 2 or not all(x.strip().isdigit() for x in parts):
-            fail(f"--assigned must be N_TREATED,N_CONTROL (two whole numbers): {escape(assigned)}")
+            fail(f"--assigned must be N_TREATED,N_CONTROL (two whole numbers): {assigned}")
         sizes = (int(parts[0]), int(parts[1]))
     with user_errors():
         try:
@@ -491,7 +488,6 @@ def analyze_experiment_cmd(
 
             if not arm or control is None:
                 fail("--table needs --arm and --control")
-            from rich.markup import escape
 
             con = duckdb.connect()
             try:
@@ -507,8 +503,7 @@ def analyze_experiment_cmd(
                     weights=weight,
                 )
             except PushliftError as e:
-                # The message quotes the file's names and values: never console markup.
-                raise PushliftError(escape(str(e))) from None
+                raise PushliftError(str(e)) from None
         else:
             from pushlift.analysis.mall import mall_spec
 
@@ -973,7 +968,18 @@ def _fresh_demo_store(db: Path) -> Store:
 
 
 def main() -> None:
-    app()
+    """The `pushlift` command. After a user error (exit 2: reported, stores closed) the
+    process ends without running native libraries' exit-time destructors: under load one
+    of them (a thread pool) sometimes aborted the process after the message was printed,
+    turning exit code 2 into a crash."""
+    try:
+        app()
+    except SystemExit as done:
+        if done.code == 2:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
+        raise
 
 
 if __name__ == "__main__":

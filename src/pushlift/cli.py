@@ -94,16 +94,6 @@ MaxSkewOption = Annotated[
 ]
 
 
-def duration_option(name: str, value: str) -> int:
-    """A duration option in microseconds, or a one-line error naming the option."""
-    from pushlift.engine.config import parse_duration
-
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise PushliftError(f"{name}: {e}") from None
-
-
 @app.command("run")
 def run_cmd(
     events: Annotated[
@@ -166,6 +156,8 @@ def run_cmd(
     with user_errors():
         try:
             with steps("run") as step:
+                from pushlift.engine.config import duration_option
+
                 skew_us = duration_option("--max-skew", max_skew)
                 mapping = parse_mapping(column_map or [])
                 tabular = [n != "-" and event_format(n) in ("csv", "parquet") for n in events]

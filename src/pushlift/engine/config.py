@@ -139,6 +139,14 @@ def _check_duration(value: object) -> str | int:
     return value
 
 
+
+def duration_option(option: str, value: str) -> int:
+    """A command-line duration in microseconds, or an InputError naming the option."""
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise InputError(str(e), file=option) from None
+
 Duration = Annotated[
     str | int,
     PlainValidator(

@@ -17,7 +17,7 @@ from granian.http import HTTP1Settings
 from granian.server.embed import Server
 
 from pushlift import ops
-from pushlift.engine.config import load_config, parse_duration
+from pushlift.engine.config import duration_option, load_config
 from pushlift.errors import PushliftError
 from pushlift.ops import ops_path
 from pushlift.serve import config_versions
@@ -56,9 +56,9 @@ def run_service(
     """Serve until SIGINT/SIGTERM; then finish in-flight requests and drain the webhook."""
     # Every option is checked before anything is created or opened.
     given = load_config(config) if config is not None else None
-    lateness_us = _duration("--allowed-lateness", allowed_lateness)
-    skew_us = _duration("--max-skew", max_skew)
-    read_timeout_s = _duration("--read-timeout", read_timeout) / 1e6
+    lateness_us = duration_option("--allowed-lateness", allowed_lateness)
+    skew_us = duration_option("--max-skew", max_skew)
+    read_timeout_s = duration_option("--read-timeout", read_timeout) / 1e6
     if given is None and not Path(db).exists():
         raise PushliftError(f"no store at {db}: start with --config engine.yaml")
     store = Store.open(db)  # names the other process if one holds the store
@@ -120,13 +120,6 @@ def run_service(
         ops.release(owner)
         owner.close()
         store.close()
-
-
-def _duration(option: str, value: str) -> int:
-    try:
-        return parse_duration(value)
-    except ValueError as e:
-        raise PushliftError(f"{option}: {e}") from None
 
 
 def _serve_http(app: Any, host: str, port: int, read_timeout_s: float) -> None:

@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response, Streamin
 from pydantic import BaseModel, TypeAdapter
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.routing import Match
 
 from pushlift.engine.config import EngineConfig, Segment, parse_config
@@ -51,7 +52,7 @@ from pushlift.serve.keys import KeyRing
 from pushlift.serve.outbox import Feed, WebhookSender, parse_cursor
 from pushlift.serve.service import DecisionService
 from pushlift.store import Store
-from pushlift.web.app import create_app
+from pushlift.web.app import create_app, host_name
 
 # A full event is at most about 800 bytes of JSON, so the largest batch fits.
 MAX_BODY_BYTES = 8 << 20
@@ -125,8 +126,8 @@ def create_service_app(
     max_body: int = MAX_BODY_BYTES,
     read_timeout_s: float = 10.0,
     allowed_hosts: list[str] | None = None,
-) -> FastAPI:
-    app = create_app(store, allowed_hosts=allowed_hosts)
+) -> ServiceApp:
+    app = create_app(store)
     app.title = "pushlift"
     app.description = (
         "Real-time decisions over HTTP, with the dashboard on the same store. Every "
@@ -135,15 +136,6 @@ def create_service_app(
         "events."
     )
     service.listeners.append(feed.publish)
-    # Outermost first: the gate, then the event posts' shortcut, then the routes.
-    app.add_middleware(EventsShortcut, service=service)
-    app.add_middleware(
-        Gate,
-        keys=keys,
-        max_body=max_body,
-        dashboard_needs_key=dashboard_needs_key,
-        read_timeout_s=read_timeout_s,
-    )
     _error_handlers(app)
     if dashboard_needs_key:
         _login_route(app, keys)
@@ -226,7 +218,25 @@ def create_service_app(
         return {"ok": True, "config_version": service.version}
 
     _config_routes(app, store, service)
-    return app
+    # Outermost first: the Host allow-list, the gate, the event posts' shortcut, then the
+    # FastAPI app. All plain ASGI, so an event post passes through no framework layer.
+    front: Any = EventsShortcut(app, service)
+    front = Gate(front, keys, max_body, dashboard_needs_key, read_timeout_s)
+    if allowed_hosts is not None:
+        hosts = [host_name(h) for h in allowed_hosts]
+        front = TrustedHostMiddleware(front, allowed_hosts=hosts, www_redirect=False)
+    return ServiceApp(app, front)
+
+
+class ServiceApp:
+    """What `pushlift serve` runs: `front` (plain ASGI) in front of the FastAPI `app`,
+    whose `state` it shows."""
+
+    def __init__(self, app: FastAPI, front: Any) -> None:
+        self.app, self.front, self.state = app, front, app.state
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        await self.front(scope, receive, send)
 
 
 REF = "#/components/schemas/{model}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import time
 from typing import Annotated, Any, Literal
 
@@ -21,11 +22,14 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from pushlift.engine.config import timestamp_pattern
+from pushlift.engine.events import EventBatch
 from pushlift.engine.stream import MAX_TEXT, events_from_records
 from pushlift.errors import InputError
+from pushlift.serve.fast_events import read_events
 from pushlift.serve.service import DecisionService, FutureEvent
 
 MAX_BATCH = 10_000
+_log = logging.getLogger("pushlift.serve")
 SINGLE, BATCH = "/v1/events", "/v1/events/batch"
 
 
@@ -178,25 +182,37 @@ async def respond(service: DecisionService, body: bytes, path: str) -> tuple[int
     """Status and JSON body for a POST of `body` to `path` (SINGLE or BATCH)."""
     started = time.perf_counter()
     try:
-        events = _parse(body, path)
+        batch, ids = read_body(body, path)
     except ValidationError as e:
         return 422, orjson.dumps({"detail": problem_of(e).model_dump()})
+    except InputError as e:
+        return 422, _refusal(e, None if path == SINGLE else e.row)
     try:
-        batch = events_from_records([e.model_dump() for e in events], "request")
         with service.metrics.request():
             results = await asyncio.wrap_future(service.enqueue(batch))
     except InputError as e:
-        index = e.row
-        if isinstance(e, FutureEvent):
-            index = next(i for i, x in enumerate(events) if x.event_id == e.event_id)
-        if path == SINGLE:
-            index = None
-        detail = {"error": e.detail, "field": e.column, "index": index}
-        return 422, orjson.dumps({"detail": detail})
+        index = ids.index(e.event_id) if isinstance(e, FutureEvent) else e.row
+        return 422, _refusal(e, None if path == SINGLE else index)
     service.observe(results, time.perf_counter() - started)
+    if path == SINGLE:
+        return 200, orjson.dumps(results[0])
     by_id = {r["event_id"]: r for r in results}
-    ordered = [by_id[e.event_id] for e in events]
-    return 200, orjson.dumps(ordered[0] if path == SINGLE else {"results": ordered})
+    return 200, orjson.dumps({"results": [by_id[i] for i in ids]})
+
+
+def read_body(body: bytes, path: str) -> tuple[EventBatch, list[int]]:
+    """The events of a POST body (in event-time order) and their ids in the body's order.
+    ValidationError for a body the models refuse, InputError for the engine's rules."""
+    fast = read_events(body, path == BATCH, TIME_PATTERN, MAX_BATCH)
+    if fast is not None:
+        return fast
+    events = _parse(body, path)
+    batch = events_from_records([e.model_dump() for e in events], "request")
+    return batch, [e.event_id for e in events]
+
+
+def _refusal(e: InputError, index: int | None) -> bytes:
+    return orjson.dumps({"detail": {"error": e.detail, "field": e.column, "index": index}})
 
 
 class EventsShortcut:
@@ -218,7 +234,11 @@ class EventsShortcut:
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        status, answer = await respond(self.service, b"".join(chunks), path)
+        try:
+            status, answer = await respond(self.service, b"".join(chunks), path)
+        except Exception:  # noqa: BLE001 - the store failed; the server log has the why
+            _log.exception("POST %s failed", path)
+            status, answer = 500, orjson.dumps({"detail": "internal error: see the server log"})
         headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": answer})

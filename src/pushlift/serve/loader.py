@@ -62,12 +62,14 @@ class Loader:
         with self._lock:
             while True:
                 rows = journal.read_after(self._reader, self.mark, CHUNK)
-                if not len(rows):
-                    break
-                self._write(rows)
-                self.mark = rows.seq[-1]
-                total += len(rows)
-        return total
+                if len(rows):
+                    self._write(rows)
+                    self.mark = rows.seq[-1]
+                    total += len(rows)
+                # Rows appended meanwhile wait for the next load: chasing the writer would
+                # make many small store transactions, each costing milliseconds.
+                if len(rows) < CHUNK:
+                    return total
 
     def _write(self, rows: journal.JournalRows) -> None:
         c = rows.columns

@@ -4,7 +4,6 @@ and the store ends up exactly as an uninterrupted offline run of the same stream
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import httpx
 import pytest
 
 from pushlift.ops import ops_path
+from pushlift.serve import journal
 
 from .service_process import Service, new_store, pushlift, stream
 
@@ -31,9 +31,9 @@ def durable_event_ids(db: Path) -> set[int]:
     con = duckdb.connect(str(db))
     stored = {r[0] for r in con.execute("SELECT event_id FROM event").fetchall()}
     con.close()
-    journal = sqlite3.connect(ops_path(db))
-    stored |= {r[0] for r in journal.execute("SELECT event_id FROM journal_event")}
-    journal.close()
+    con = journal.connect(ops_path(db))
+    stored |= {i for g in journal.groups_since(con, -1) for i in g.batch.event_id.tolist()}
+    con.close()
     return stored
 
 

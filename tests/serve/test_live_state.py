@@ -33,20 +33,21 @@ class InjectedFailure(Exception):
 
 
 class FailingJournal(journal.Journal):
-    """A journal whose append fails, after writing `after_rows` rows, whenever the rows hold
-    an event id in `poisoned`: a store write failing at a chosen point."""
+    """A journal whose append fails whenever the group holds an event id in `poisoned`:
+    before writing, or (`written_first`) after writing the group but before its commit."""
 
     poisoned: set[int]
-    after_rows: int = 0
+    written_first: bool = False
 
-    def append(self, rows: Any) -> None:
-        if not self.poisoned & {r[0] for r in rows}:
-            super().append(rows)
+    def append(self, group: journal.Group) -> None:
+        if not self.poisoned & set(group.batch.event_id.tolist()):
+            super().append(group)
             return
         con = self.con
         con.execute("BEGIN IMMEDIATE")
         try:
-            con.executemany(journal._INSERT, rows[: self.after_rows])
+            if self.written_first:
+                super().append(group)
             raise InjectedFailure("disk gone")
         finally:
             con.execute("ROLLBACK")
@@ -67,9 +68,9 @@ def service_on(folder: Path, config: dict = CONFIG, **kw: Any) -> Iterator[Decis
         store.close()
 
 
-def poison(service: DecisionService, ids: set[int], after_rows: int = 0) -> None:
+def poison(service: DecisionService, ids: set[int], written_first: bool = False) -> None:
     service.journal.__class__ = FailingJournal
-    service.journal.poisoned, service.journal.after_rows = ids, after_rows  # type: ignore[attr-defined]
+    service.journal.poisoned, service.journal.written_first = ids, written_first  # type: ignore[attr-defined]
 
 
 def decide(service: DecisionService, events: list[dict]) -> list[dict]:
@@ -108,7 +109,7 @@ def test_a_failed_write_leaves_no_trace(tmp_path: Path) -> None:
     first, failing, rest = events[:60], events[60:72], events[72:]
     with service_on(tmp_path / "a", BUDGET) as service:
         decide(service, first)
-        poison(service, {failing[0]["event_id"]}, after_rows=5)
+        poison(service, {failing[0]["event_id"]}, written_first=True)
         with pytest.raises(InjectedFailure):
             decide(service, failing)
         spent_after_failure = service.budget_burn()
@@ -129,9 +130,7 @@ def test_one_bad_request_fails_alone_in_its_group(tmp_path: Path) -> None:
     with service_on(tmp_path / "a") as service:
         poison(service, {events[5]["event_id"]})
         with service.lock:  # hold the writer so that all requests form one group
-            futures = [
-                service.enqueue(events_from_records([e], "test")) for e in events[:12]
-            ]
+            futures = [service.enqueue(events_from_records([e], "test")) for e in events[:12]]
         answers = []
         for i, future in enumerate(futures):
             if i == 5:
@@ -157,10 +156,13 @@ def test_a_string_that_cannot_be_stored_is_refused_before_deciding(tmp_path: Pat
 @given(
     cuts=st.lists(st.integers(1, 199), min_size=1, max_size=8, unique=True),
     failing=st.sets(st.integers(0, 8), max_size=3),
-    after_rows=st.integers(0, 30),
+    written_first=st.booleans(),
 )
 def test_writes_failing_at_random_points_never_change_later_decisions(
-    tmp_path_factory: pytest.TempPathFactory, cuts: list[int], failing: set[int], after_rows: int
+    tmp_path_factory: pytest.TempPathFactory,
+    cuts: list[int],
+    failing: set[int],
+    written_first: bool,
 ) -> None:
     events = stream(200, subscribers=12)
     bounds = [0, *sorted(cuts), len(events)]
@@ -170,7 +172,7 @@ def test_writes_failing_at_random_points_never_change_later_decisions(
     answers: list[dict] = []
     with service_on(folder / "a", BUDGET) as service:
         poison(service, {requests[i][0]["event_id"] for i in failing if i < len(requests)},
-               after_rows)  # fmt: skip
+               written_first)  # fmt: skip
         for i, request in enumerate(requests):
             if i in failing:
                 with pytest.raises(InjectedFailure):
@@ -202,7 +204,5 @@ def test_concurrent_clients_each_get_their_own_answers(tmp_path: Path) -> None:
     assert sorted(r["event_id"] for k in got for r in got[k]) == sorted(
         e["event_id"] for e in events
     )
-    assert all(
-        [r["event_id"] for r in got[k]] == [e["event_id"] for e in shares[k]] for k in got
-    )
+    assert all([r["event_id"] for r in got[k]] == [e["event_id"] for e in shares[k]] for k in got)
     assert stored == len(events)

@@ -70,7 +70,7 @@ def _reasons(plan: Plan, d: BatchDecisions, bids: np.ndarray) -> list[str]:
     return out
 
 
-def _event_columns(batch: EventBatch, ingest_us: np.ndarray) -> dict[str, object]:
+def event_columns(batch: EventBatch, ingest_us: np.ndarray) -> dict[str, object]:
     is_purchase = batch.kind == PURCHASE
     return {
         "event_id": batch.event_id,
@@ -89,7 +89,7 @@ def _event_columns(batch: EventBatch, ingest_us: np.ndarray) -> dict[str, object
 def record_events(store: Store, batch: EventBatch, ingest_us: np.ndarray) -> None:
     """Append events the engine did not decide (so no notification and no count), e.g. a
     simulation's purchases that follow a decision, which attribution still needs."""
-    store.append(schema.EVENT, _event_columns(batch, ingest_us))
+    store.append(schema.EVENT, event_columns(batch, ingest_us))
 
 
 def notification_columns(
@@ -104,10 +104,7 @@ def notification_columns(
     ]
     bids = plan.bid[offer]
     runner = decisions.runner_up_bid_cents
-    return {
-        "notification_id": batch.event_id[pos],
-        "event_id": batch.event_id[pos],
-        "consumer_id": batch.subscriber_id[pos],
+    return notification_keys(batch, pos, ingest_us) | {
         "offer_id": labels.offer_id[offer],
         "vendor_id": labels.offer_vendor_id[offer],
         "zone_id": labels.offer_zone_id[offer],
@@ -120,6 +117,17 @@ def notification_columns(
         "eligible_offers": decisions.eligible.astype(np.int32),
         "reason": np.array(_reasons(plan, decisions, bids), dtype=object),
         "content": labels.offer_content[offer],
+    }
+
+
+def notification_keys(
+    batch: EventBatch, pos: np.ndarray, ingest_us: np.ndarray
+) -> dict[str, object]:
+    """The `notification` columns the triggering events (`batch[pos]`) give."""
+    return {
+        "notification_id": batch.event_id[pos],
+        "event_id": batch.event_id[pos],
+        "consumer_id": batch.subscriber_id[pos],
         "event_time": _timestamps(batch.time_us[pos]),
         "ingest_time": _timestamps(ingest_us[pos]),
     }
@@ -131,26 +139,27 @@ def record(
     """Append a decided batch (all of it, or nothing; inside an open transaction, as part
     of it). Returns the notification columns written."""
     notes = notification_columns(plan, batch, decisions, ingest_us)
-    record_decided(store, batch, decisions, notes, ingest_us)
+    record_decided(store, batch, decisions.outcome, notes, ingest_us)
     return notes
 
 
 def record_decided(
     store: Store,
     batch: EventBatch,
-    decisions: BatchDecisions,
+    outcome: np.ndarray,
     notes: dict[str, object],
     ingest_us: np.ndarray,
 ) -> None:
-    """Append a decided batch whose notification columns are already built."""
+    """Append decided events (`outcome` a code per event) and the notification columns
+    already built for them (no rows when they made none)."""
     if not len(batch):
         return
-    hour, outcome, n = outcome_counts(batch.time_us, decisions.outcome)
+    hour, code, n = outcome_counts(batch.time_us, outcome)
     write_decided(
         store,
-        _event_columns(batch, ingest_us),
-        notes if len(decisions.position) else None,
-        (hour, np.array(OUTCOMES, dtype=object)[outcome], n),
+        event_columns(batch, ingest_us),
+        notes if len(notes["notification_id"]) else None,  # type: ignore[arg-type]
+        (hour, np.array(OUTCOMES, dtype=object)[code], n),
     )
 
 

@@ -166,7 +166,9 @@ class Processor:
     def process(self, batch: EventBatch) -> Processed:
         """Decide the new events of `batch` and record them in one store transaction."""
         done = self.decide(batch, unseen(self.store, batch), time.time_ns() // 1000)
-        record_decided(self.store, done.kept, done.decisions, done.notifications, done.ingest_us)
+        record_decided(
+            self.store, done.kept, done.decisions.outcome, done.notifications, done.ingest_us
+        )
         self.commit(done)
         return done
 

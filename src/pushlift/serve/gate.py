@@ -90,9 +90,9 @@ class Gate:
             nonlocal seen, complete
             if complete:  # after the body: disconnect notices, never timed out
                 return await receive()
-            left = deadline - asyncio.get_running_loop().time()
-            try:
-                message = await asyncio.wait_for(receive(), timeout=max(left, 0.001))
+            try:  # a timeout, not wait_for: no task made per message
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise _TooSlow from None
             seen += len(message.get("body", b""))

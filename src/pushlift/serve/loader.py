@@ -11,19 +11,13 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-
 from pushlift import ops, schema
 from pushlift.analysis.sql import text
-from pushlift.engine.outcomes import OUTCOMES
-from pushlift.engine.recorder import outcome_counts, write_decided
+from pushlift.engine.recorder import notification_keys, record_decided
 from pushlift.serve import journal
 from pushlift.store import Store
 
 CHUNK = 200_000  # rows per store transaction when catching up
-_CODE = {name: code for code, name in enumerate(OUTCOMES)}
-_TS = pa.timestamp("us", tz="UTC")
 
 
 def loaded_through(store: Store, journal_id: str) -> int:
@@ -50,6 +44,7 @@ class Loader:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.mark = loaded_through(store, journal_id)
+        self._load_legacy()
         self.error: Exception | None = None
         self._thread = threading.Thread(target=self._loop, daemon=True, name="pushlift-loader")
 
@@ -57,47 +52,40 @@ class Loader:
         self._thread.start()
 
     def load_pending(self) -> int:
-        """Load everything the journal holds past the mark; returns the rows loaded."""
+        """Load everything the journal holds past the mark; returns the events loaded."""
         total = 0
         with self._lock:
             while True:
-                rows = journal.read_after(self._reader, self.mark, CHUNK)
-                if len(rows):
-                    self._write(rows)
-                    self.mark = rows.seq[-1]
-                    total += len(rows)
-                # Rows appended meanwhile wait for the next load: chasing the writer would
+                last, groups = journal.read_after(self._reader, self.mark, CHUNK)
+                loaded = sum(len(g) for g in groups)
+                if groups:
+                    self._write(last, journal.Group.concat(groups))
+                    total += loaded
+                self.mark = last
+                # Groups appended meanwhile wait for the next load: chasing the writer would
                 # make many small store transactions, each costing milliseconds.
-                if len(rows) < CHUNK:
+                if loaded < CHUNK:
                     return total
 
-    def _write(self, rows: journal.JournalRows) -> None:
-        c = rows.columns
-        events = {name: c[name] for name in journal.EVENT_COLUMNS}
-        events["event_time"] = pa.array(c["event_time"], type=_TS)
-        events["ingest_time"] = pa.array(c["ingest_time"], type=_TS)
-        noted = [i for i, offer in enumerate(c["n_offer_id"]) if offer is not None]
-        notes = None
-        if noted:
-            pick = [c["event_id"][i] for i in noted]
-            notes = {"notification_id": pick, "event_id": pick}
-            notes |= {name: [c[name][i] for i in noted]
-                      for name in ("consumer_id", "event_time", "ingest_time")}  # fmt: skip
-            notes |= {name: [c[f"n_{name}"][i] for i in noted] for name in journal.NOTE_COLUMNS}
-            notes["delivered"] = [bool(d) for d in notes["delivered"]]
-            for name in ("event_time", "ingest_time"):
-                notes[name] = pa.array(notes[name], type=_TS)
-        codes = np.array([_CODE[o] for o in c["outcome"]], dtype=np.int64)
-        hour, outcome, n = outcome_counts(np.array(c["event_time"], dtype=np.int64), codes)
-        mark = {
-            "journal_id": [self.journal_id],
-            "seq": [rows.seq[-1]],
-            "loaded_at": [datetime.now(UTC)],
-        }
+    def _load_legacy(self) -> None:
+        """A journal in the earlier row-per-event layout: its rows first, then the new."""
+        legacy = journal.legacy_rows(self._reader, self.mark)
+        if legacy is None:
+            return
+        last, group = legacy
+        if len(group):
+            self._write(last, group)
+        self.mark = last
+        journal.drop_legacy(self._reader, self.mark)
+
+    def _write(self, last_seq: int, group: journal.Group) -> None:
+        """The group's events, notifications and counts, with the mark, in one transaction."""
+        b = group.batch
+        notes = notification_keys(b, group.at, group.ingest_us) | group.note_columns()
+        mark = {"journal_id": [self.journal_id], "seq": [last_seq],
+                "loaded_at": [datetime.now(UTC)]}  # fmt: skip
         with self.store.transaction():
-            write_decided(
-                self.store, events, notes, (hour, np.array(OUTCOMES, dtype=object)[outcome], n)
-            )
+            record_decided(self.store, b, group.outcome, notes, group.ingest_us)
             self.store.con.execute(
                 "DELETE FROM journal_load WHERE journal_id = ?", [self.journal_id]
             )

@@ -6,7 +6,6 @@ from typing import Any
 
 from pushlift.engine.events import from_us
 from pushlift.engine.runner import Processed
-from pushlift.serve import journal
 
 ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -66,19 +65,18 @@ def from_decisions(done: Processed) -> dict[int, dict[str, Any]]:
     return out
 
 
-def from_journal(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A notification from its journal row (`journal.COLUMNS` order)."""
-    r = dict(zip(journal.COLUMNS, row, strict=True))
-    note_id = int(r["event_id"])
+def from_journal(row: dict[str, Any]) -> dict[str, Any]:
+    """A notification from its journaled `notification` row (`journal.Group`)."""
+    note_id = int(row["notification_id"])
     return {
         "notification_id": note_id,
-        "subscriber_id": int(r["consumer_id"]),
-        **{name: r[f"n_{name}"] for name in ("offer_id", "vendor_id", "zone_id")},
-        **{name: r[f"n_{name}"] for name in ("experiment_id", "arm")},
-        "delivered": bool(r["n_delivered"]),
-        "price_cents": int(r["n_price_cents"]),
-        "reason": r["n_reason"],
-        "content": r["n_content"],
-        "event_time": from_us(int(r["event_time"])).strftime(ISO),
-        "cursor": f"{int(r['ingest_time'])}:{note_id}",
+        "subscriber_id": int(row["consumer_id"]),
+        **{name: row[name] for name in ("offer_id", "vendor_id", "zone_id", "experiment_id")},
+        "arm": row["arm"],
+        "delivered": bool(row["delivered"]),
+        "price_cents": int(row["price_cents"]),
+        "reason": row["reason"],
+        "content": row["content"],
+        "event_time": from_us(int(row["event_time"])).strftime(ISO),
+        "cursor": f"{int(row['ingest_time'])}:{note_id}",
     }

@@ -73,21 +73,26 @@ class Feed:
         found = {r[0]: notes.as_dict(r) for r in rows}
         if self.journal_file is not None:
             # A row is pruned from the journal only after the store holds it: none is missed.
-            found |= {r[0]: notes.from_journal(r) for r in self._journal_after(t, n, limit)}
+            found |= {
+                r["event_id"]: notes.from_journal(r) for r in self._journal_after(t, n, limit)
+            }
         ordered = sorted(found.values(), key=lambda x: parse_cursor(x["cursor"]))[:limit]
         return ordered, (ordered[-1]["cursor"] if ordered else (cursor or ""))
 
-    def _journal_after(self, t: int, n: int, limit: int) -> list[tuple[Any, ...]]:
+    def _journal_after(self, t: int, n: int, limit: int) -> list[dict[str, Any]]:
+        """Delivered notifications in the journal after the cursor (`t`, `n`), in order."""
         con = journal.connect(self.journal_file)
         try:
-            return con.execute(
-                f"SELECT {', '.join(journal.COLUMNS)} FROM journal_event WHERE n_delivered = 1 "
-                "AND (ingest_time > ? OR (ingest_time = ? AND event_id > ?)) "
-                "ORDER BY ingest_time, event_id LIMIT ?",
-                [t, t, n, limit],
-            ).fetchall()
+            groups = journal.groups_since(con, t)
         finally:
             con.close()
+        found = [
+            note
+            for group in groups
+            for note in group.notifications()
+            if note["delivered"] and (note["ingest_time"], note["event_id"]) > (t, n)
+        ]
+        return sorted(found, key=lambda x: (x["ingest_time"], x["event_id"]))[:limit]
 
     def wait(self, cursor: str | None, timeout: float) -> tuple[list[dict], str]:
         """Like `after`, but waits up to `timeout` seconds for something new."""

@@ -30,7 +30,7 @@ import numpy as np
 
 from pushlift.engine.config import EngineConfig
 from pushlift.engine.engine import OUTCOMES
-from pushlift.engine.events import KIND_NAMES, EventBatch, from_us
+from pushlift.engine.events import EventBatch, from_us
 from pushlift.engine.plan import Plan
 from pushlift.engine.runner import DEFAULT_MAX_SKEW_US, Processed, Processor, future_mask
 from pushlift.errors import InputError
@@ -192,7 +192,7 @@ class DecisionService:
         batch = merged.take(order)
         fresh = self._fresh(batch)
         done = self.processor.decide(batch, fresh, now)
-        self.journal.append(journal_rows(done))
+        self.journal.append(journal.Group.of(done))
         # Durable: the engine's clock and the seen ids move; answers go out.
         self.processor.commit(done)
         self._seen_since.update(done.kept.event_id.tolist())
@@ -249,7 +249,7 @@ class DecisionService:
             return {}
         ids = sorted(set(event_ids))
         found = {
-            int(row[0]): notes.from_journal(row)
+            row["event_id"]: notes.from_journal(row)
             for row in journal.notifications_for(self.journal.con, ids)
         }
         rest = [i for i in ids if i not in found]
@@ -328,50 +328,3 @@ def compile_plan(config: EngineConfig) -> Plan:
         return Plan(config)
     except (ValueError, OverflowError, MemoryError) as e:
         raise InputError(f"the config cannot be compiled: {e}", file="config") from None
-
-
-def journal_rows(done: Processed) -> list[tuple[Any, ...]]:
-    """The journal rows of a decided group, in `journal.COLUMNS` order."""
-    kept, d, cols = done.kept, done.decisions, done.notifications
-    n = len(kept)
-    note_of = [-1] * n
-    for j, i in enumerate(d.position.tolist()):
-        note_of[i] = j
-    note_values = [
-        cols[name].to_pylist() if hasattr(cols[name], "to_pylist") else list(cols[name])
-        for name in journal.NOTE_COLUMNS
-    ]
-    note_values = [[_plain(v) for v in column] for column in note_values]
-    empty = (None,) * len(journal.NOTE_COLUMNS)
-    lat, lon = kept.lat.tolist(), kept.lon.tolist()
-    kinds = [KIND_NAMES[k] for k in kept.kind.tolist()]
-    rows = []
-    for i, (event_id, sub, t, vendor, amount, domain, ingest, code) in enumerate(
-        zip(
-            kept.event_id.tolist(),
-            kept.subscriber_id.tolist(),
-            kept.time_us.tolist(),
-            kept.vendor_id.tolist(),
-            kept.amount_cents.tolist(),
-            kept.domain.tolist(),
-            done.ingest_us.tolist(),
-            d.outcome.tolist(),
-            strict=True,
-        )
-    ):
-        j = note_of[i]
-        rows.append(
-            (
-                event_id, kinds[i], sub,
-                None if lat[i] != lat[i] else lat[i], None if lon[i] != lon[i] else lon[i],
-                vendor, amount if kinds[i] == "purchase" else None, domain, t, ingest,
-                OUTCOMES[code],
-                *(empty if j < 0 else tuple(column[j] for column in note_values)),
-            )
-        )  # fmt: skip
-    return rows
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python values (SQLite binds only those)."""
-    return value.item() if isinstance(value, np.generic) else value

@@ -80,7 +80,7 @@ def _one(r: Any, time_re: re.Pattern[str]) -> tuple[EventBatch, list[int]] | Non
     if len(when) > 64 or not time_re.fullmatch(when):
         return None
     lat, lon, amount = r.get("lat"), r.get("lon"), r.get("amount_cents")
-    vendor, domain = r.get("vendor_id") or None, r.get("domain") or None
+    vendor, domain = r.get("vendor_id"), r.get("domain")
     for name, v in (("lat", lat), ("lon", lon)):
         if v is not None and (type(v) is not float or abs(v) > _COORDINATE_BOUND[name]):
             return None
@@ -89,6 +89,7 @@ def _one(r: Any, time_re: re.Pattern[str]) -> tuple[EventBatch, list[int]] | Non
     for text in (vendor, domain):
         if text is not None and (type(text) is not str or len(text) > MAX_TEXT):
             return None
+    vendor, domain = vendor or None, domain or None  # "" is not given
     if any(r.get(name) is None for name in _KINDS_NEED[code]) or vendor is None and code == 1:
         return None
     if code == 2 and vendor is None and domain is None:

@@ -64,11 +64,14 @@ class EngineState:
             np.zeros(n, np.int64), np.zeros(n, np.int64), np.full(n, NEVER, np.int64)
         )
         self._known: dict[int, tuple[int, str, int]] = {}
-        # Sorted ids and their dense numbers for `_lookup`, rebuilt when ids were added.
+        # The index `_lookup` uses: ids registered so far (`_indexed` of them, from `_lo` to
+        # `_hi`), as a direct table (dense number by id - `_direct_lo`, or -1), or, for
+        # sparse ids, sorted with their dense numbers.
+        self._indexed, self._lo, self._hi = 0, 0, -1
+        self._direct: np.ndarray | None = None
+        self._direct_lo = 0
         self._sorted_ids = np.empty(0, dtype=np.int64)
         self._sorted_numbers = np.empty(0, dtype=np.int64)
-        self._sorted_count = 0
-        self._direct: np.ndarray | None = None  # dense number by id - smallest id, or -1
 
     # -- subscribers --------------------------------------------------------------------
     def set_traits(self, traits: Traits) -> None:
@@ -114,15 +117,14 @@ class EngineState:
         """Dense numbers of known subscribers without a dict lookup per id (the cost that
         dominated large batches), or None if any id is new. Ids that fill most of their
         range (the usual case) index a table directly; others are binary-searched."""
-        if self._sorted_count < len(self.ids):
+        if self._indexed < len(self.ids):
             self._index_new_ids()
-        if not len(self._sorted_ids) or not len(subscriber_ids):
+        if not self._indexed or not len(subscriber_ids):
+            return None
+        if subscriber_ids.min() < self._lo or subscriber_ids.max() > self._hi:
             return None
         if self._direct is not None:
-            lo, hi = self._sorted_ids[0], self._sorted_ids[-1]
-            if subscriber_ids.min() < lo or subscriber_ids.max() > hi:
-                return None
-            dense = self._direct[subscriber_ids - lo]
+            dense = self._direct[subscriber_ids - self._lo]
             return None if (dense < 0).any() else dense
         pos = np.searchsorted(self._sorted_ids, subscriber_ids)
         pos = np.minimum(pos, len(self._sorted_ids) - 1)
@@ -131,19 +133,34 @@ class EngineState:
         return self._sorted_numbers[pos]
 
     def _index_new_ids(self) -> None:
-        """Merge the ids registered since the last lookup into the sorted index."""
-        ids = np.array(self.ids[self._sorted_count :], dtype=np.int64)
-        numbers = np.arange(self._sorted_count, len(self.ids), dtype=np.int64)
-        order = np.argsort(ids)
-        at = np.searchsorted(self._sorted_ids, ids[order])
-        self._sorted_ids = np.insert(self._sorted_ids, at, ids[order])
-        self._sorted_numbers = np.insert(self._sorted_numbers, at, numbers[order])
-        self._sorted_count = len(self.ids)
-        span = int(self._sorted_ids[-1] - self._sorted_ids[0]) + 1
-        self._direct = None
-        if span <= 4 * len(self._sorted_ids) + 1024:
-            self._direct = np.full(span, -1, dtype=np.int64)
-            self._direct[self._sorted_ids - self._sorted_ids[0]] = self._sorted_numbers
+        """Index the ids registered since the last lookup (a subscriber's dense number is
+        its position in `ids`). The direct table is filled in place while the new ids fit
+        it, and made anew, with room to grow, only when they do not: new subscribers arrive
+        in most small batches, and remaking it each time cost more than deciding them."""
+        new = np.array(self.ids[self._indexed :], dtype=np.int64)
+        numbers = np.arange(self._indexed, len(self.ids), dtype=np.int64)
+        lo, hi = int(new.min()), int(new.max())
+        if self._indexed:
+            lo, hi = min(lo, self._lo), max(hi, self._hi)
+        self._indexed, self._lo, self._hi = len(self.ids), lo, hi
+        if hi - lo + 1 > 4 * len(self.ids) + 1024:  # sparse ids: binary search instead
+            if self._direct is not None or not len(self._sorted_ids):
+                self._direct = None
+                new, numbers = np.array(self.ids, dtype=np.int64), np.arange(len(self.ids))
+                self._sorted_ids = self._sorted_numbers = np.empty(0, dtype=np.int64)
+            order = np.argsort(new)
+            at = np.searchsorted(self._sorted_ids, new[order])
+            self._sorted_ids = np.insert(self._sorted_ids, at, new[order])
+            self._sorted_numbers = np.insert(self._sorted_numbers, at, numbers[order])
+            return
+        direct = self._direct
+        if direct is not None and lo >= self._direct_lo and hi < self._direct_lo + len(direct):
+            direct[new - self._direct_lo] = numbers
+            return
+        size = max(hi - lo + 1, 2 * len(direct) if direct is not None else 0)
+        self._direct = np.full(size, -1, dtype=np.int64)
+        self._direct_lo = lo
+        self._direct[np.array(self.ids, dtype=np.int64) - lo] = np.arange(len(self.ids))
 
     def _register(self, subscriber_ids: np.ndarray) -> np.ndarray:
         start = len(self.ids)

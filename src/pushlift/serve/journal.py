@@ -106,9 +106,10 @@ _ARROW = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "BOOLEAN": pa.bool_(),
 
 
 def _values(column: Any) -> Any:
-    """A column as orjson writes it: numeric numpy as is, the rest as Python lists."""
+    """A column as orjson writes it: numeric numpy as is (orjson needs it contiguous),
+    the rest as Python lists."""
     if isinstance(column, np.ndarray) and column.dtype != object:
-        return column
+        return np.ascontiguousarray(column)
     return column.to_pylist() if isinstance(column, pa.Array) else list(column)
 
 
@@ -122,7 +123,7 @@ def _plain(column: Any) -> list[Any]:
 def encode(group: Group) -> bytes:
     b = group.batch
     body = {name: _values(getattr(b, name)) for name in _EVENT_FIELDS}
-    body |= {"ingest_us": group.ingest_us, "outcome": group.outcome, "at": group.at}
+    body |= {name: _values(getattr(group, name)) for name in ("ingest_us", "outcome", "at")}
     return orjson.dumps(body | {"notes": group.notes}, option=orjson.OPT_SERIALIZE_NUMPY)
 
 

@@ -463,6 +463,13 @@ def analyze_experiment_cmd(
     ] = None,
     alpha: Annotated[float, typer.Option(help="Significance level.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Seed for the clustering sample.")] = 0,
+    bayesian: Annotated[
+        bool,
+        typer.Option(
+            help="Also give, per comparison, the posterior of the relative lift under a flat "
+            "prior: chance to beat control, expected loss each way, credible interval."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
 ) -> None:
@@ -507,7 +514,9 @@ def analyze_experiment_cmd(
             store = Store.open_for_reading(db)
             con = store.con
             spec = mall_spec(store, experiment)
-        result = analyze_experiment(con, spec, alpha=alpha, seed=seed, progress=step)
+        result = analyze_experiment(
+            con, spec, alpha=alpha, seed=seed, bayesian=bayesian, progress=step
+        )
         if report is not None:
             from pushlift.report.html import write_report
 

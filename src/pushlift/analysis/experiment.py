@@ -26,6 +26,7 @@ from pushlift.analysis.results import (
 )
 from pushlift.analysis.spec import ExperimentSpec
 from pushlift.analysis.sql import ident
+from pushlift.analysis.stats import bayesian_test
 from pushlift.errors import PushliftError
 
 Progress = Callable[[str], None]
@@ -37,9 +38,12 @@ def analyze_experiment(
     *,
     alpha: float = 0.05,
     seed: int = 0,
+    bayesian: bool = False,
     progress: Progress | None = None,
 ) -> ExperimentResult:
-    """Analyse one randomized experiment described by `spec`; returns every result."""
+    """Analyse one randomized experiment described by `spec`; returns every result.
+    `bayesian` adds, per comparison, the posterior of the relative lift under a flat prior
+    (chance to beat control, expected loss each way, credible interval at 1 - `alpha`)."""
     step = progress or (lambda _msg: None)
     step("counting units per arm")
     counts = describe.arm_counts(con, spec)
@@ -77,7 +81,11 @@ def analyze_experiment(
         comps = []
         for arm in spec.treatments:
             step(f"regression adjustment: {o.name}, {arm}")
-            comps.append(compare(con, spec, o, arm, per_arm[spec.control], per_arm[arm], alpha))
+            c = compare(con, spec, o, arm, per_arm[spec.control], per_arm[arm], alpha)
+            if bayesian:
+                posterior = bayesian_test(per_arm[spec.control], per_arm[arm], alpha=alpha)
+                c = replace(c, bayesian=posterior)
+            comps.append(c)
         comparisons += comps
         outcomes.append(
             OutcomeResult(

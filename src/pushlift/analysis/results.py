@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from pushlift.analysis.stats import EffectEstimate, as_reported, no_estimate_reason
+from pushlift.analysis.stats import (
+    BayesianEstimate,
+    EffectEstimate,
+    as_reported,
+    bayesian_as_reported,
+    no_estimate_reason,
+)
 
 
 def _report(record: object, *names: str) -> None:
@@ -78,11 +84,15 @@ class Comparison:
     true_effect: float | None  # known only for simulations
     # Small-sample flags (see effects.sample_size_warnings): the interval may be too narrow.
     warnings: tuple[str, ...] = ()
+    # With --bayesian: the posterior of the relative lift under a flat prior.
+    bayesian: BayesianEstimate | None = None
     no_estimate_reason: str | None = field(init=False, default=None)
     relative_no_estimate_reason: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         _report(self, "absolute", "relative")
+        if self.bayesian is not None:
+            object.__setattr__(self, "bayesian", bayesian_as_reported(self.bayesian))
         object.__setattr__(self, "no_estimate_reason", no_estimate_reason(self.absolute.error))
         object.__setattr__(
             self, "relative_no_estimate_reason", no_estimate_reason(self.relative.error)

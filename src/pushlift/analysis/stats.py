@@ -429,6 +429,16 @@ def as_reported(e: EffectEstimate) -> EffectEstimate:
     return replace(e, estimate=nan, se=nan, ci_low=nan, ci_high=nan, p_value=nan, dof=None)
 
 
+def bayesian_as_reported(b: BayesianEstimate) -> BayesianEstimate:
+    """``b`` as outputs show it: a failed comparison keeps its reason, its placeholder
+    figures (chance 0.5, zero risk) become NaN."""
+    if b.error is None:
+        return b
+    nan = math.nan
+    return replace(b, mean=nan, sd=nan, ci_low=nan, ci_high=nan, chance_to_win=nan,
+                   risk_control=nan, risk_treatment=nan)  # fmt: skip
+
+
 def no_estimate_reason(error: str | None) -> str | None:
     """The human part of an error message ("CODE: why" -> "why"); None when no error."""
     if error is None:

@@ -104,8 +104,25 @@ def comparison_sentence(r: OutcomeResult, c: Comparison, alpha: float) -> str:
             f" Simulation truth: {fmt_value(c.true_effect, r.kind, signed=True)}, "
             f"{'inside' if covered else 'outside'} the interval."
         )
+    if c.bayesian is not None:
+        tail += bayesian_sentence(c, level)
     tail += "".join(f" Caution: {w}" for w in c.warnings)
     return head + tail
+
+
+def bayesian_sentence(c: Comparison, level: str) -> str:
+    """The posterior of the relative lift (flat prior), or why there is none."""
+    b = c.bayesian
+    assert b is not None
+    if b.error is not None:
+        return f" Bayesian (flat prior): no estimate: {no_estimate_reason(b.error)}."
+    choose, keep = fmt_pct(b.risk_treatment, signed=False), fmt_pct(b.risk_control, signed=False)
+    return (
+        f" Bayesian (flat prior, relative lift): chance that '{c.arm}' beats "
+        f"'{c.control}' {b.chance_to_win * 100:.1f}%, {level} credible interval "
+        f"{fmt_pct(b.ci_low)} to {fmt_pct(b.ci_high)}; expected loss of choosing '{c.arm}' "
+        f"{choose}, of keeping '{c.control}' {keep}."
+    )
 
 
 def not_estimable_sentence(rows: list[SubgroupEffect], what: str) -> str | None:

@@ -470,6 +470,13 @@ def analyze_experiment_cmd(
             "prior: chance to beat control, expected loss each way, credible interval."
         ),
     ] = False,
+    alternative: Annotated[
+        str,
+        typer.Option(
+            help="two-sided, or greater / less: test that the arm raises / lowers the outcome "
+            "(one-sided intervals and power; subgroup effects stay two-sided)."
+        ),
+    ] = "two-sided",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
 ) -> None:
@@ -481,6 +488,8 @@ def analyze_experiment_cmd(
 
     if not 0 < alpha < 0.5:
         fail("--alpha must be between 0 and 0.5")
+    if alternative not in ("two-sided", "greater", "less"):
+        fail(f"--alternative must be two-sided, greater or less, not {alternative!r}")
     with user_errors(), steps("analyze experiment") as step:
         if table is not None:
             from pushlift.ingest.table import table_spec
@@ -515,7 +524,8 @@ def analyze_experiment_cmd(
             con = store.con
             spec = mall_spec(store, experiment)
         result = analyze_experiment(
-            con, spec, alpha=alpha, seed=seed, bayesian=bayesian, progress=step
+            con, spec, alpha=alpha, seed=seed, bayesian=bayesian, alternative=alternative,
+            progress=step,
         )
         if report is not None:
             from pushlift.report.html import write_report

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pushlift.analysis.results import ExperimentResult
-from pushlift.report.wording import conclusions, fmt_p, fmt_pct, fmt_value
+from pushlift.report.wording import conclusions, fmt_p, fmt_pct, fmt_value, interval
 
 
 def print_result(result: ExperimentResult, console: Console) -> None:
@@ -52,8 +52,7 @@ def print_result(result: ExperimentResult, console: Console) -> None:
                 c.arm,
                 *means,
                 fmt_value(a.estimate, o.kind, signed=True),
-                f"{fmt_value(a.ci_low, o.kind, signed=True)} to "
-                f"{fmt_value(a.ci_high, o.kind, signed=True)}",
+                interval(a, o.kind),
                 f"{fmt_p(a.p_value)} ({fmt_p(c.p_holm)})",
                 fmt_pct(c.relative.estimate) if c.relative_no_estimate_reason is None
                 else "no estimate",

@@ -13,6 +13,7 @@ from pushlift.analysis.results import AdjustedEffect, ArmOutcome, Comparison, Om
 from pushlift.analysis.spec import ExperimentSpec, Outcome
 from pushlift.analysis.sql import ident, text
 from pushlift.analysis.stats import (
+    Alternative,
     EffectEstimate,
     Proportion,
     RatioStatistic,
@@ -109,17 +110,19 @@ def compare(
     control_stat: Statistic,
     arm_stat: Statistic,
     alpha: float,
+    alternative: Alternative = "two-sided",
 ) -> Comparison:
     """One arm against control: Welch difference, relative lift, Lin adjustment, flags.
+    `alternative` "greater" tests that the arm raises the outcome, "less" that it lowers
+    it; the intervals are then one-sided (the adjusted one follows the unadjusted).
 
     One constant arm still gives the Welch estimate (see ``stats.welch_test``).
     """
-    absolute = welch_test(
-        control_stat, arm_stat, relative=False, alpha=alpha, allow_constant_arm=True
-    )
-    relative = welch_test(
-        control_stat, arm_stat, relative=True, alpha=alpha, allow_constant_arm=True
-    )
+    absolute, relative = (
+        welch_test(control_stat, arm_stat, relative=r, alpha=alpha, alternative=alternative,
+                   allow_constant_arm=True)
+        for r in (False, True)
+    )  # fmt: skip
     adjusted = adjusted_effect(con, spec, outcome, arm, absolute, alpha)
     warnings = sample_size_warnings(spec.control, arm, control_stat, arm_stat, absolute, adjusted)
     return Comparison(
@@ -273,11 +276,14 @@ def adjusted_effect(
             weights[index[f"treated:{name}"]] = fit.means[index[name]]
     est, se = fit.contrast(weights)
     dof = fit.df_resid
-    width = float(sps.t.ppf(1 - alpha / 2, dof)) * se
-    p = float(2 * sps.t.sf(abs(est / se), dof)) if se > 0 else math.nan
-    effect = EffectEstimate(est, se, est - width, est + width, p, float(dof), False, "two-sided")
-    unadj_width = unadjusted.ci_high - unadjusted.ci_low
-    narrowing = 1 - 2 * width / unadj_width if unadj_width > 0 else math.nan
+    effect, width = _t_interval(est, se, dof, alpha, unadjusted.alternative)
+    # How much narrower than the unadjusted interval, on the side(s) the test looks at.
+    unadj_width = {
+        "two-sided": (unadjusted.ci_high - unadjusted.ci_low) / 2,
+        "greater": unadjusted.estimate - unadjusted.ci_low,
+        "less": unadjusted.ci_high - unadjusted.estimate,
+    }[unadjusted.alternative]
+    narrowing = 1 - width / unadj_width if unadj_width > 0 else math.nan
     return AdjustedEffect(
         effect=effect,
         n=fit.n,
@@ -289,3 +295,22 @@ def adjusted_effect(
         notes=tuple(notes),
         **sizes,
     )
+
+
+def _t_interval(
+    est: float, se: float, dof: float, alpha: float, alternative: str
+) -> tuple[EffectEstimate, float]:
+    """A t-based estimate for `alternative` (as `stats.welch_test` gives them), and the
+    interval's half-width on the side(s) it bounds."""
+    t = est / se if se > 0 else math.nan
+    if alternative == "two-sided":
+        width = float(sps.t.ppf(1 - alpha / 2, dof)) * se
+        low, high, p = est - width, est + width, 2 * sps.t.sf(abs(t), dof)
+    elif alternative == "greater":
+        width = float(sps.t.ppf(1 - alpha, dof)) * se
+        low, high, p = est - width, math.inf, sps.t.sf(t, dof)
+    else:
+        width = float(sps.t.ppf(1 - alpha, dof)) * se
+        low, high, p = -math.inf, est + width, sps.t.cdf(t, dof)
+    p = float(p) if se > 0 else math.nan
+    return EffectEstimate(est, se, low, high, p, float(dof), False, alternative), width

@@ -26,7 +26,7 @@ from pushlift.analysis.results import (
 )
 from pushlift.analysis.spec import ExperimentSpec
 from pushlift.analysis.sql import ident
-from pushlift.analysis.stats import bayesian_test
+from pushlift.analysis.stats import Alternative, bayesian_test
 from pushlift.errors import PushliftError
 
 Progress = Callable[[str], None]
@@ -39,11 +39,15 @@ def analyze_experiment(
     alpha: float = 0.05,
     seed: int = 0,
     bayesian: bool = False,
+    alternative: Alternative = "two-sided",
     progress: Progress | None = None,
 ) -> ExperimentResult:
     """Analyse one randomized experiment described by `spec`; returns every result.
     `bayesian` adds, per comparison, the posterior of the relative lift under a flat prior
-    (chance to beat control, expected loss each way, credible interval at 1 - `alpha`)."""
+    (chance to beat control, expected loss each way, credible interval at 1 - `alpha`).
+    `alternative` ("greater", "less") makes the comparisons and the power one-sided;
+    subgroup effects and their tests stay two-sided (they look for differences either way).
+    """
     step = progress or (lambda _msg: None)
     step("counting units per arm")
     counts = describe.arm_counts(con, spec)
@@ -81,7 +85,9 @@ def analyze_experiment(
         comps = []
         for arm in spec.treatments:
             step(f"regression adjustment: {o.name}, {arm}")
-            c = compare(con, spec, o, arm, per_arm[spec.control], per_arm[arm], alpha)
+            c = compare(
+                con, spec, o, arm, per_arm[spec.control], per_arm[arm], alpha, alternative
+            )
             if bayesian:
                 posterior = bayesian_test(per_arm[spec.control], per_arm[arm], alpha=alpha)
                 c = replace(c, bayesian=posterior)
@@ -109,7 +115,7 @@ def analyze_experiment(
     subgroups, tests = subgroup_effects(spec, stats, list(spec.segments), alpha)
 
     step("power and minimum detectable effect")
-    power = design_power(spec, stats, alpha)
+    power = design_power(spec, stats, alpha, one_sided=alternative != "two-sided")
 
     step("customer segments")
     segmentation = None
@@ -129,6 +135,7 @@ def analyze_experiment(
         control=spec.control,
         arms=spec.arms,
         alpha=alpha,
+        alternative=alternative,
         descriptives=desc,
         balance=tuple(balance),
         sample_ratio=srm,

@@ -24,8 +24,10 @@ def design_power(
     stats: dict[Key, dict[str, Statistic]],
     alpha: float,
     target_power: float = TARGET_POWER,
+    one_sided: bool = False,
 ) -> list[DesignPower]:
-    """MDE at ``target_power`` for each outcome and arm, from the control arm's variance.
+    """MDE at ``target_power`` for each outcome and arm, from the control arm's variance;
+    for a one-sided test (`one_sided`) all of ``alpha`` is on one side.
 
     The absolute and the relative MDE both use the real sizes of the two arms (the
     relative one solves the delta-method equation, in which the treatment mean appears).
@@ -33,7 +35,9 @@ def design_power(
     gives no variance to plan with is reported with the reason, not left out.
     """
     out = []
-    z = float(sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(target_power))
+    # The formulas are two-sided: a one-sided test at alpha is a two-sided one at 2 alpha.
+    level = 2 * alpha if one_sided else alpha
+    z = float(sps.norm.ppf(1 - level / 2) + sps.norm.ppf(target_power))
     for o in spec.outcomes:
         control = stats[(spec.control, "all", "all")][o.name]
         var = control.variance if control.n > 1 and is_finite(control) else math.nan
@@ -58,7 +62,7 @@ def design_power(
             sizes = (float(control.n), float(max(treated.n, 1)))
             absolute, rel = (
                 minimum_detectable_effect(
-                    target_power, mean, var, sum(sizes), relative=r, alpha=alpha, arm_sizes=sizes
+                    target_power, mean, var, sum(sizes), relative=r, alpha=level, arm_sizes=sizes
                 )
                 for r in (False, True)
             )

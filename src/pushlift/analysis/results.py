@@ -258,6 +258,7 @@ class ExperimentResult:
     segment_effects: tuple[SubgroupEffect, ...]
     notes: tuple[str, ...]
     data_notes: tuple[str, ...] = ()  # about the data itself (rows set aside, assumptions)
+    alternative: str = "two-sided"  # of the comparisons and the power: or greater, less
 
 
 def to_jsonable(value: Any) -> Any:

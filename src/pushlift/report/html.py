@@ -10,7 +10,15 @@ import jinja2
 from pushlift import __version__
 from pushlift.analysis.results import ExperimentResult, OutcomeResult
 from pushlift.report import charts
-from pushlift.report.wording import METHOD_NOTES, conclusions, fmt_p, fmt_pct, fmt_value
+from pushlift.report.wording import (
+    METHOD_NOTES,
+    bounds,
+    conclusions,
+    fmt_p,
+    fmt_pct,
+    fmt_value,
+    interval,
+)
 
 
 def _num(x: object, digits: int = 2) -> str:
@@ -78,6 +86,8 @@ def render_report(result: ExperimentResult) -> str:
         scatter=charts.cluster_scatter(result),
         silhouette=charts.silhouette_chart(result),
         fv=lambda x, kind, signed=False: fmt_value(x, kind, signed=signed),
+        ci=interval,
+        ci_pct=lambda e: bounds(e, fmt_pct),
         pct=lambda x, signed=True: fmt_pct(x, signed=signed),
         cell=_cell,
         arm_mean=_arm_mean,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from pushlift.analysis.results import (
     AdjustedEffect,
@@ -46,7 +47,16 @@ def p_is(p: float | None) -> str:
 
 
 def interval(e: EffectEstimate, kind: str) -> str:
-    return f"{fmt_value(e.ci_low, kind, signed=True)} to {fmt_value(e.ci_high, kind, signed=True)}"
+    return bounds(e, lambda x: fmt_value(x, kind, signed=True))
+
+
+def bounds(e: EffectEstimate, show: Callable[[float], str]) -> str:
+    """An interval in words; a one-sided one has a single finite end."""
+    if e.ci_high == math.inf:
+        return f"{show(e.ci_low)} or more"
+    if e.ci_low == -math.inf:
+        return f"{show(e.ci_high)} or less"
+    return f"{show(e.ci_low)} to {show(e.ci_high)}"
 
 
 def no_estimate(e: EffectEstimate) -> str | None:
@@ -69,21 +79,23 @@ def _adjusted_sentence(adj: AdjustedEffect, kind: str, level: str) -> str:
 
 
 def comparison_sentence(r: OutcomeResult, c: Comparison, alpha: float) -> str:
-    level = f"{(1 - alpha) * 100:g}%"
     a, rel = c.absolute, c.relative
+    one_sided = a.alternative != "two-sided"
+    level = f"{(1 - alpha) * 100:g}%" + (" one-sided" if one_sided else "")
     if c.no_estimate_reason is not None:
         return f"{r.title}, '{c.arm}' against '{c.control}': no estimate: {c.no_estimate_reason}."
     verb = "raised" if a.estimate > 0 else "lowered"
     relative = (
-        f"a relative change of {fmt_pct(rel.estimate)} "
-        f"({level} CI {fmt_pct(rel.ci_low)} to {fmt_pct(rel.ci_high)})"
+        f"a relative change of {fmt_pct(rel.estimate)} ({level} CI {bounds(rel, fmt_pct)})"
         if rel.error is None
         else f"and no relative change ({no_estimate_reason(rel.error)})"
     )
+    direction = {"greater": "raises", "less": "lowers"}.get(a.alternative)
+    test = f"one-sided test that it {direction} it, " if direction else ""
     head = (
         f"{r.title}: '{c.arm}' {verb} it by "
         f"{fmt_value(abs(a.estimate), r.kind, difference=True)} against '{c.control}' "
-        f"({level} CI {interval(a, r.kind)}; {p_is(a.p_value)}, "
+        f"({level} CI {interval(a, r.kind)}; {test}{p_is(a.p_value)}, "
         f"Holm-adjusted {fmt_p(c.p_holm)}), {relative}."
     )
     if a.ci_low > 0 or a.ci_high < 0:

@@ -220,7 +220,7 @@ def notifications_for(con: sqlite3.Connection, event_ids: list[int]) -> list[dic
 
 
 # -- the earlier layout -------------------------------------------------------------------
-# Up to December 2026 the journal held one row per event, in a table `journal_event`: `seq`,
+# Before 2026-12-02 the journal held one row per event, in a table `journal_event`: `seq`,
 # the `event` table's columns, `outcome`, and the notification columns prefixed `n_`. A
 # journal left in that layout is loaded first (`Loader`), then its table dropped, and new
 # groups are numbered after its last row.

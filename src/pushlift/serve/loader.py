@@ -1,4 +1,4 @@
-"""Move journal rows into the analytic store in bulk, at least every `interval_s`.
+"""Move journaled groups into the analytic store in bulk, at least every `interval_s`.
 
 Each load appends events, notifications and the hourly decision counts (as Arrow columns)
 and moves the journal's high-water mark in `journal_load`, all in one store transaction:

@@ -6,7 +6,7 @@ sync, and only then answers them and lets the engine's clock move: an acknowledg
 durable, and a request that fails leaves no trace. If the journal append (or anything
 after the decisions) fails, the engine's state is rebuilt from what is durable and the
 group's requests are decided again one by one, so one bad request cannot fail another.
-A loader moves journal rows into the analytic store in bulk; a restart loads what the
+A loader moves journaled groups into the analytic store in bulk; a restart loads what the
 journal holds past the store's high-water mark before rebuilding the engine's state.
 
 An event id seen before (in the store, the journal, or earlier in the group) is not decided

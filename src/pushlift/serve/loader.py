@@ -2,7 +2,7 @@
 
 Each load appends events, notifications and the hourly decision counts (as Arrow columns)
 and moves the journal's high-water mark in `journal_load`, all in one store transaction:
-after a crash the next load starts exactly after the last row the store holds.
+after a crash the next load starts exactly after the last group the store holds.
 """
 
 from __future__ import annotations

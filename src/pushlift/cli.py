@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,6 +22,9 @@ from pushlift import ops
 from pushlift.engine.events import EventBatch as EngineBatch
 from pushlift.errors import PushliftError
 from pushlift.store import DEFAULT_DB, Store
+
+if TYPE_CHECKING:
+    from pushlift.analysis.stats import GaussianPrior
 
 app = typer.Typer(
     help="Real-time marketing messages, measured with real statistics.",
@@ -470,6 +474,13 @@ def analyze_experiment_cmd(
             "prior: chance to beat control, expected loss each way, credible interval."
         ),
     ] = False,
+    prior: Annotated[
+        str | None,
+        typer.Option(
+            help="With --bayesian: a normal prior on the relative lift, MEAN,SD as fractions "
+            "(e.g. 0,0.05 for 'lifts beyond ±10% are rare'); flat when not given."
+        ),
+    ] = None,
     alternative: Annotated[
         str,
         typer.Option(
@@ -490,6 +501,9 @@ def analyze_experiment_cmd(
         fail("--alpha must be between 0 and 0.5")
     if alternative not in ("two-sided", "greater", "less"):
         fail(f"--alternative must be two-sided, greater or less, not {alternative!r}")
+    belief = _prior(prior) if bayesian else None
+    if prior is not None and not bayesian:
+        fail("--prior goes with --bayesian")
     with user_errors(), steps("analyze experiment") as step:
         if table is not None:
             from pushlift.ingest.table import table_spec
@@ -524,7 +538,7 @@ def analyze_experiment_cmd(
             con = store.con
             spec = mall_spec(store, experiment)
         result = analyze_experiment(
-            con, spec, alpha=alpha, seed=seed, bayesian=bayesian, alternative=alternative,
+            con, spec, alpha=alpha, seed=seed, bayesian=belief, alternative=alternative,
             progress=step,
         )
         if report is not None:
@@ -540,6 +554,21 @@ def analyze_experiment_cmd(
         print_result(result, out)
     if report is not None:
         err.print(f"report: {report}")
+
+
+def _prior(text: str | None) -> GaussianPrior:
+    """--prior MEAN,SD (fractions of the control mean) as a prior; None is flat."""
+    from pushlift.analysis.stats import GaussianPrior
+
+    if text is None:
+        return GaussianPrior()
+    try:
+        mean, sd = (float(x) for x in text.split(","))
+    except ValueError:
+        fail(f"--prior must be MEAN,SD, e.g. 0,0.05; got {text!r}")
+    if not (math.isfinite(mean) and math.isfinite(sd) and sd > 0):
+        fail(f"--prior needs a finite mean and a positive, finite sd; got {text!r}")
+    return GaussianPrior(mean, sd * sd, proper=True)
 
 
 @import_app.command("crm")

@@ -36,12 +36,19 @@ def analyse(path: Path, *extra: str) -> tuple[int, str]:
     return done.exit_code, done.output
 
 
-def posterior(df: pd.DataFrame, column: str) -> dict[str, float]:
-    """Flat prior, so the posterior is the delta-method likelihood N(lift, se^2)."""
+def posterior(
+    df: pd.DataFrame, column: str, prior: tuple[float, float] | None = None
+) -> dict[str, float]:
+    """The delta-method likelihood N(lift, se^2), times a normal prior (mean, sd) if any:
+    precision-weighted."""
     c, t = df[column][df.arm == "control"], df[column][df.arm == "offer"]
     mc, mt = c.mean(), t.mean()
     var = t.var(ddof=1) / len(t) / mc**2 + mt**2 * c.var(ddof=1) / len(c) / mc**4
     mean, sd = mt / mc - 1, np.sqrt(var)
+    if prior is not None:
+        precision = 1 / var + 1 / prior[1] ** 2
+        mean = (mean / var + prior[0] / prior[1] ** 2) / precision
+        sd = np.sqrt(1 / precision)
     z = mean / sd
 
     def loss(m: float) -> float:  # E[max(X, 0)] for X ~ N(m, sd^2)
@@ -84,3 +91,32 @@ def test_text_states_the_prior_and_the_figures(trial) -> None:
     assert "Bayesian (flat prior): no estimate:" in text
     code, plain = analyse(path)
     assert code == 0 and "Bayesian" not in plain
+
+
+def test_an_informative_prior_pulls_the_lift_towards_it(trial) -> None:
+    path, df = trial
+    code, out = analyse(path, "--bayesian", "--prior", "0,0.02", "--json")
+    assert code == 0, out
+    got = json.loads(out)["outcomes"][0]["comparisons"][0]
+    for name, want in posterior(df, "spend", prior=(0.0, 0.02)).items():
+        assert got["bayesian"][name] == pytest.approx(want, rel=1e-9), name
+    assert got["bayesian_prior"] == {"mean": 0.0, "variance": pytest.approx(0.0004), "proper": True}
+    flat = posterior(df, "spend")
+    assert abs(got["bayesian"]["mean"]) < abs(flat["mean"])  # shrunk towards 0
+    code, out = analyse(path, "--bayesian", "--prior", "0,0.02")
+    assert "Bayesian (prior N(+0.0%, sd 2.0%), relative lift)" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bayesian", "--prior", "0"], "--prior must be MEAN,SD"),
+        (["--bayesian", "--prior", "0,-1"], "positive, finite sd"),
+        (["--bayesian", "--prior", "nan,0.1"], "finite mean"),
+        (["--prior", "0,0.1"], "--prior goes with --bayesian"),
+    ],
+)
+def test_a_bad_prior_is_one_message(trial, args: list[str], message: str) -> None:
+    path, _ = trial
+    code, out = analyse(path, *args)
+    assert code == 2 and message in out and "Traceback" not in out

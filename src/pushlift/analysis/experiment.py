@@ -26,7 +26,7 @@ from pushlift.analysis.results import (
 )
 from pushlift.analysis.spec import ExperimentSpec
 from pushlift.analysis.sql import ident
-from pushlift.analysis.stats import Alternative, bayesian_test
+from pushlift.analysis.stats import Alternative, GaussianPrior, bayesian_test
 from pushlift.errors import PushliftError
 
 Progress = Callable[[str], None]
@@ -38,13 +38,14 @@ def analyze_experiment(
     *,
     alpha: float = 0.05,
     seed: int = 0,
-    bayesian: bool = False,
+    bayesian: GaussianPrior | None = None,
     alternative: Alternative = "two-sided",
     progress: Progress | None = None,
 ) -> ExperimentResult:
     """Analyse one randomized experiment described by `spec`; returns every result.
-    `bayesian` adds, per comparison, the posterior of the relative lift under a flat prior
-    (chance to beat control, expected loss each way, credible interval at 1 - `alpha`).
+    `bayesian` (a prior on the relative lift; `GaussianPrior()` is flat) adds, per
+    comparison, the lift's posterior: chance to beat control, expected loss each way,
+    credible interval at 1 - `alpha`.
     `alternative` ("greater", "less") makes the comparisons and the power one-sided;
     subgroup effects and their tests stay two-sided (they look for differences either way).
     """
@@ -88,9 +89,11 @@ def analyze_experiment(
             c = compare(
                 con, spec, o, arm, per_arm[spec.control], per_arm[arm], alpha, alternative
             )
-            if bayesian:
-                posterior = bayesian_test(per_arm[spec.control], per_arm[arm], alpha=alpha)
-                c = replace(c, bayesian=posterior)
+            if bayesian is not None:
+                posterior = bayesian_test(
+                    per_arm[spec.control], per_arm[arm], prior=bayesian, alpha=alpha
+                )
+                c = replace(c, bayesian=posterior, bayesian_prior=bayesian)
             comps.append(c)
         comparisons += comps
         outcomes.append(

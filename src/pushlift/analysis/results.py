@@ -20,6 +20,7 @@ import numpy as np
 from pushlift.analysis.stats import (
     BayesianEstimate,
     EffectEstimate,
+    GaussianPrior,
     as_reported,
     bayesian_as_reported,
     no_estimate_reason,
@@ -84,8 +85,9 @@ class Comparison:
     true_effect: float | None  # known only for simulations
     # Small-sample flags (see effects.sample_size_warnings): the interval may be too narrow.
     warnings: tuple[str, ...] = ()
-    # With --bayesian: the posterior of the relative lift under a flat prior.
+    # With --bayesian: the posterior of the relative lift under `bayesian_prior`.
     bayesian: BayesianEstimate | None = None
+    bayesian_prior: GaussianPrior | None = None
     no_estimate_reason: str | None = field(init=False, default=None)
     relative_no_estimate_reason: str | None = field(init=False, default=None)
 

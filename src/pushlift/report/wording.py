@@ -123,14 +123,19 @@ def comparison_sentence(r: OutcomeResult, c: Comparison, alpha: float) -> str:
 
 
 def bayesian_sentence(c: Comparison, level: str) -> str:
-    """The posterior of the relative lift (flat prior), or why there is none."""
-    b = c.bayesian
+    """The posterior of the relative lift, its prior named, or why there is none."""
+    b, prior = c.bayesian, c.bayesian_prior
     assert b is not None
+    named = (
+        f"prior N({fmt_pct(prior.mean)}, sd {fmt_pct(math.sqrt(prior.variance), signed=False)})"
+        if prior is not None and prior.proper
+        else "flat prior"
+    )
     if b.error is not None:
-        return f" Bayesian (flat prior): no estimate: {no_estimate_reason(b.error)}."
+        return f" Bayesian ({named}): no estimate: {no_estimate_reason(b.error)}."
     choose, keep = fmt_pct(b.risk_treatment, signed=False), fmt_pct(b.risk_control, signed=False)
     return (
-        f" Bayesian (flat prior, relative lift): chance that '{c.arm}' beats "
+        f" Bayesian ({named}, relative lift): chance that '{c.arm}' beats "
         f"'{c.control}' {b.chance_to_win * 100:.1f}%, {level} credible interval "
         f"{fmt_pct(b.ci_low)} to {fmt_pct(b.ci_high)}; expected loss of choosing '{c.arm}' "
         f"{choose}, of keeping '{c.control}' {keep}."

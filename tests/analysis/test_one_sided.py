@@ -85,6 +85,9 @@ def test_text_says_one_sided_and_bad_values_are_refused(trial) -> None:
     text = " ".join(out.split())
     assert code == 0 and "95% one-sided CI" in text and "or more" in text
     assert "one-sided test that it raises it" in text
+    report = path.with_name("one-sided.html")
+    code, _ = analyse(path, "--alternative", "less", "--report", str(report))
+    assert code == 0 and "This analysis is one-sided (--alternative less)" in report.read_text()
     code, out = analyse(path, "--alternative", "bigger")
     assert code == 2 and "--alternative must be two-sided, greater or less" in out
     assert "Traceback" not in out

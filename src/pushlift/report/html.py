@@ -11,13 +11,13 @@ from pushlift import __version__
 from pushlift.analysis.results import ExperimentResult, OutcomeResult
 from pushlift.report import charts
 from pushlift.report.wording import (
-    METHOD_NOTES,
     bounds,
     conclusions,
     fmt_p,
     fmt_pct,
     fmt_value,
     interval,
+    method_notes,
 )
 
 
@@ -79,7 +79,7 @@ def render_report(result: ExperimentResult) -> str:
         "experiment.html",
         r=result,
         conclusions=conclusions(result),
-        notes=(*METHOD_NOTES, *result.notes),
+        notes=(*method_notes(result), *result.notes),
         has_truth=any(c.true_effect is not None for o in result.outcomes for c in o.comparisons),
         distributions=distributions,
         forests=forests,

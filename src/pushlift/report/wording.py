@@ -298,3 +298,16 @@ METHOD_NOTES = (
     "All statistics are computed from sufficient statistics (counts, sums, sums of squares "
     "and cross-products) aggregated in SQL.",
 )
+
+
+def method_notes(result: ExperimentResult) -> tuple[str, ...]:
+    """How the figures were made, with what this analysis chose."""
+    if result.alternative == "two-sided":
+        return METHOD_NOTES
+    direction = "raises" if result.alternative == "greater" else "lowers"
+    return (
+        *METHOD_NOTES,
+        f"This analysis is one-sided (--alternative {result.alternative}): each comparison's "
+        f"p-value and interval test that the arm {direction} the outcome, and the minimum "
+        "detectable effect plans for that one-sided test; subgroup effects stay two-sided.",
+    )

@@ -28,11 +28,25 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return x ^ (x >> np.uint64(31))
 
 
-def unit_hash(experiment_id: str, unit_ids: np.ndarray, seed: int = 0) -> np.ndarray:
-    """Uniform numbers in [0, 1), one per unit, fixed by (experiment, seed, unit)."""
-    ids = np.asarray(unit_ids).astype(np.uint64)
-    mixed = _splitmix64(ids ^ _salt(experiment_id, seed))
-    return (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+class ArmRule:
+    """One experiment's assignment, prepared once: its salt and cumulative weights, so a
+    few new units at a time (the live path) cost no hashing of the experiment id."""
+
+    def __init__(self, experiment_id: str, weights: Sequence[float], seed: int = 0) -> None:
+        w = np.asarray(weights, dtype=float)
+        if not len(w):
+            raise ValueError("an experiment needs at least one arm")
+        if (w <= 0).any():
+            raise ValueError("arm weights must be positive")
+        self.salt = _salt(experiment_id, seed)
+        self.edges = np.cumsum(w / w.sum())
+
+    def arm_index(self, unit_ids: np.ndarray) -> np.ndarray:
+        """The arm (position in the weights) of each unit."""
+        mixed = _splitmix64(np.asarray(unit_ids).astype(np.uint64) ^ self.salt)
+        uniform = (mixed >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+        idx = np.searchsorted(self.edges, uniform, side="right")
+        return np.minimum(idx, len(self.edges) - 1)
 
 
 def assign_arms(
@@ -45,9 +59,5 @@ def assign_arms(
     """The arm of each unit: the hash's position on the cumulative weights."""
     if len(arms) != len(weights) or not arms:
         raise ValueError("arms and weights must be non-empty and of the same length")
-    w = np.asarray(weights, dtype=float)
-    if (w <= 0).any():
-        raise ValueError("arm weights must be positive")
-    edges = np.cumsum(w / w.sum())
-    idx = np.searchsorted(edges, unit_hash(experiment_id, unit_ids, seed), side="right")
-    return np.asarray(arms, dtype=object)[np.minimum(idx, len(arms) - 1)]
+    idx = ArmRule(experiment_id, weights, seed).arm_index(unit_ids)
+    return np.asarray(arms, dtype=object)[idx]

@@ -89,6 +89,9 @@ def user_errors() -> Iterator[None]:
         fail(str(e))
 
 
+SEQUENTIAL_TUNING = 5_000  # units; GrowthBook's default for its sequential tests
+MAX_TUNING = 10**12
+
 MaxSkewOption = Annotated[
     str,
     typer.Option(
@@ -488,6 +491,20 @@ def analyze_experiment_cmd(
             "(one-sided intervals and power; subgroup effects stay two-sided)."
         ),
     ] = "two-sided",
+    sequential: Annotated[
+        bool,
+        typer.Option(
+            help="Also give, per comparison, an always-valid interval and p-value (asymptotic "
+            "confidence sequence): valid however often a running experiment is looked at."
+        ),
+    ] = False,
+    sequential_tuning: Annotated[
+        int,
+        typer.Option(
+            help="With --sequential: the total units (all arms of a comparison) at which the "
+            "interval is tightest; set it near the sample you expect (GrowthBook's default).",
+        ),
+    ] = SEQUENTIAL_TUNING,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
 ) -> None:
@@ -504,6 +521,10 @@ def analyze_experiment_cmd(
     belief = _prior(prior) if bayesian else None
     if prior is not None and not bayesian:
         fail("--prior goes with --bayesian")
+    if not 1 <= sequential_tuning <= MAX_TUNING:
+        fail(f"--sequential-tuning must be from 1 to {MAX_TUNING:,} units")
+    if sequential_tuning != SEQUENTIAL_TUNING and not sequential:
+        fail("--sequential-tuning goes with --sequential")
     with user_errors(), steps("analyze experiment") as step:
         if table is not None:
             from pushlift.ingest.table import table_spec
@@ -539,7 +560,7 @@ def analyze_experiment_cmd(
             spec = mall_spec(store, experiment)
         result = analyze_experiment(
             con, spec, alpha=alpha, seed=seed, bayesian=belief, alternative=alternative,
-            progress=step,
+            sequential=sequential_tuning if sequential else None, progress=step,
         )
         if report is not None:
             from pushlift.report.html import write_report

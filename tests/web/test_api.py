@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.stats as sps
 
+from pushlift.analysis.attribution import attribute
 from pushlift.analysis.kpis import kpi_report
 from pushlift.analysis.results import to_jsonable
 from pushlift.store import Store
 
 from .process import Dashboard
 
-PAGES = ("overview", "vendors", "offers", "map", "mall", "engagement", "definitions")
+PAGES = ("overview", "vendors", "offers", "map", "experiments", "mall", "engagement", "definitions")
 
 
 def _independent_kpis(filled_store: Path, tmp_path: Path) -> dict:
@@ -98,6 +102,77 @@ def test_mall_page_is_the_experiment_analysis(dashboard: Dashboard) -> None:
         assert e["true_effect"] is not None  # a simulation carries its truth
     missing = dashboard.client.get("/api/mall?experiment=nope")
     assert missing.status_code == 404 and "nope" in missing.json()["error"]
+
+
+def _looks_by_hand(filled_store: Path, tmp_path: Path, tuning: int) -> list[dict]:
+    """The city experiment look by look from its attributed notifications, computed here:
+    per-subscriber sums before each hour's end, the delta-method variance of conversions
+    per notification in each arm, Welch's t and the confidence sequence (Waudby-Smith et
+    al. 2023, eq. 9)."""
+    copy = tmp_path / "looks.duckdb"
+    shutil.copy(filled_store, copy)
+    store = Store.open(copy)
+    try:
+        attribute(store.con)
+        rows = store.con.execute(
+            "SELECT consumer_id, delivered, epoch_us(event_time) AS t, converted "
+            "FROM attributed_notification WHERE experiment_id = 'city-holdout'"
+        ).fetchnumpy()
+    finally:
+        store.close()
+    hour = 3_600_000_000
+    out = []
+    for until in np.unique((rows["t"] // hour + 1) * hour):
+        arms = {}
+        for delivered in (False, True):
+            keep = (rows["t"] < until) & (rows["delivered"] == delivered)
+            ids, who = np.unique(rows["consumer_id"][keep], return_inverse=True)
+            notes = np.bincount(who, minlength=len(ids)).astype(float)
+            conv = np.bincount(
+                who, weights=rows["converted"][keep].astype(float), minlength=len(ids)
+            )
+            r = conv.sum() / notes.sum()
+            residual_var = np.var(conv - r * notes, ddof=1) / notes.mean() ** 2
+            arms[delivered] = (len(ids), r, residual_var / len(ids), notes.sum())
+        (n0, r0, v0, held), (n1, r1, v1, sent) = arms[False], arms[True]
+        est, var, n = r1 - r0, v0 + v1, n0 + n1
+        dof = var**2 / (v0**2 / (n0 - 1) + v1**2 / (n1 - 1))
+        t_half = sps.t.ppf(0.975, dof) * np.sqrt(var)
+        rho2 = (-2 * np.log(0.05) + np.log(-2 * np.log(0.05) + 1)) / tuning
+        half = np.sqrt(var * n * 2 * (n * rho2 + 1) / (n**2 * rho2)
+                       * np.log(np.sqrt(n * rho2 + 1) / 0.05))  # fmt: skip
+        out.append({"until_us": int(until), "subscribers": n, "delivered": sent,
+                    "held_out": held, "effect": est, "ci_low": est - t_half,
+                    "ci_high": est + t_half, "always_valid_low": est - half,
+                    "always_valid_high": est + half})  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("tuning", [None, 400])
+def test_experiments_page_matches_a_hand_computation(
+    dashboard: Dashboard, filled_store: Path, tmp_path: Path, tuning: int | None
+) -> None:
+    query = f"?tuning={tuning}" if tuning else ""
+    data = dashboard.get(f"/api/experiments{query}")
+    assert data["tuning"] == (tuning or 5000)
+    experiments = {e["experiment_id"]: e for e in data["experiments"]}
+    assert set(experiments) == {"city-holdout", "mall-2019-10"}
+    assert experiments["mall-2019-10"]["bucket"] == "day"  # a week: looked at daily
+    experiment = experiments["city-holdout"]
+    assert experiment["bucket"] == "hour"  # two days: hourly
+    want = _looks_by_hand(filled_store, tmp_path, tuning or 5000)
+    got = experiment["looks"]
+    assert len(got) == len(want) > 10
+    for g, w in zip(got, want, strict=True):
+        until = datetime.strptime(g["until"], "%Y-%m-%d %H:%M UTC").replace(tzinfo=UTC)
+        assert int(until.timestamp()) * 1_000_000 == w.pop("until_us")
+        for name, value in w.items():
+            assert g[name] == pytest.approx(value, rel=1e-9), (g["until"], name)
+        # Looking every hour costs width: the always-valid interval contains the fixed one.
+        assert g["always_valid_low"] < g["ci_low"] and g["ci_high"] < g["always_valid_high"]
+    assert experiment["conclusion"].startswith(f"As of {got[-1]['until']}, delivery")
+    bad = dashboard.client.get("/api/experiments?tuning=0")
+    assert bad.status_code == 404 and "tuning must be" in bad.json()["error"]
 
 
 def test_engagement_page(dashboard: Dashboard) -> None:

@@ -14,7 +14,8 @@ from pushlift.report.numbers import fmt
 
 from .process import Dashboard, wait_for
 
-PAGES = ("overview", "vendors", "offers", "map", "mall", "engagement", "definitions")
+PAGES = ("overview", "vendors", "offers", "map", "experiments", "mall", "engagement",
+         "definitions")
 TIMEOUT_MS = 120_000  # the mall analysis can take a while on a loaded 2-core machine
 
 

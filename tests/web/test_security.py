@@ -53,6 +53,7 @@ SHOWN: dict[str, tuple[str, ...]] = {
     "vendors": (VENDOR, VENDOR_NAME, CATEGORY),
     "offers": (OFFER, VENDOR, CONTENT),
     "map": (ZONE, POLYGON),
+    "experiments": (EXPERIMENT,),
     "mall": (MALL, LINKY),
     "engagement": (DATASET, LINKY),
     "definitions": (),

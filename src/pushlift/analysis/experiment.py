@@ -19,6 +19,7 @@ from pushlift.analysis.moments import segment_statistics
 from pushlift.analysis.multiplicity import with_adjusted_p
 from pushlift.analysis.power import design_power
 from pushlift.analysis.results import (
+    AlwaysValid,
     Comparison,
     ExperimentResult,
     OutcomeResult,
@@ -26,7 +27,13 @@ from pushlift.analysis.results import (
 )
 from pushlift.analysis.spec import ExperimentSpec
 from pushlift.analysis.sql import ident
-from pushlift.analysis.stats import Alternative, GaussianPrior, bayesian_test
+from pushlift.analysis.stats import (
+    Alternative,
+    GaussianPrior,
+    Statistic,
+    bayesian_test,
+    sequential_test,
+)
 from pushlift.errors import PushliftError
 
 Progress = Callable[[str], None]
@@ -40,6 +47,7 @@ def analyze_experiment(
     seed: int = 0,
     bayesian: GaussianPrior | None = None,
     alternative: Alternative = "two-sided",
+    sequential: int | None = None,
     progress: Progress | None = None,
 ) -> ExperimentResult:
     """Analyse one randomized experiment described by `spec`; returns every result.
@@ -48,6 +56,8 @@ def analyze_experiment(
     credible interval at 1 - `alpha`.
     `alternative` ("greater", "less") makes the comparisons and the power one-sided;
     subgroup effects and their tests stay two-sided (they look for differences either way).
+    `sequential` (a tuning size: total units at which the interval is tightest) adds, per
+    comparison, the always-valid test (`AlwaysValid`).
     """
     step = progress or (lambda _msg: None)
     step("counting units per arm")
@@ -86,14 +96,16 @@ def analyze_experiment(
         comps = []
         for arm in spec.treatments:
             step(f"regression adjustment: {o.name}, {arm}")
-            c = compare(
-                con, spec, o, arm, per_arm[spec.control], per_arm[arm], alpha, alternative
-            )
+            c = compare(con, spec, o, arm, per_arm[spec.control], per_arm[arm], alpha, alternative)
             if bayesian is not None:
                 posterior = bayesian_test(
                     per_arm[spec.control], per_arm[arm], prior=bayesian, alpha=alpha
                 )
                 c = replace(c, bayesian=posterior, bayesian_prior=bayesian)
+            if sequential is not None:
+                c = replace(c, sequential=always_valid(
+                    per_arm[spec.control], per_arm[arm], sequential, alpha, alternative
+                ))  # fmt: skip
             comps.append(c)
         comparisons += comps
         outcomes.append(
@@ -151,3 +163,15 @@ def analyze_experiment(
         notes=tuple(o.note for o in spec.outcomes if o.note),
         data_notes=spec.data_notes,
     )
+
+
+def always_valid(
+    control: Statistic, arm: Statistic, tuning: int, alpha: float, alternative: Alternative
+) -> AlwaysValid:
+    """The always-valid test of `arm` against `control` (absolute and relative)."""
+    absolute, relative = (
+        sequential_test(control, arm, n_star=tuning, relative=r, alpha=alpha,
+                        alternative=alternative, allow_constant_arm=True)
+        for r in (False, True)
+    )  # fmt: skip
+    return AlwaysValid(tuning, absolute, relative)

@@ -48,7 +48,7 @@ class Estimate:
 NONE = Estimate(None)
 
 
-def _ratio(cell: q.ArmSums, metric: str) -> RatioStatistic:
+def ratio_statistic(cell: q.ArmSums, metric: str) -> RatioStatistic:
     if metric == "conversion":
         m, m_sq, m_d = cell.conversions, cell.conversions_sq, cell.conversions_x_notes
     else:
@@ -62,7 +62,7 @@ def rate(cells: list[q.ArmSums]) -> Estimate:
         return NONE
     sums = zip(*(c.sums() for c in cells), strict=True)
     pooled = q.ArmSums(*cells[0].labels(), *(sum(x) for x in sums))
-    stat = _ratio(pooled, "conversion")
+    stat = ratio_statistic(pooled, "conversion")
     if stat.n < 2:
         return Estimate(stat.mean)
     half = Z * math.sqrt(stat.variance / stat.n)
@@ -82,6 +82,17 @@ def agresti_caffo(held: q.ArmSums, sent: q.ArmSums) -> EffectEstimate:
     return EffectEstimate(raw, se, p1 - p0 - Z * se, p1 - p0 + Z * se, p, None, False, "two-sided")
 
 
+def experiment_effect(held: q.ArmSums, sent: q.ArmSums, metric: str) -> EffectEstimate:
+    """One experiment's per-notification effect of delivery (Welch on the subscriber-level
+    ratio; Agresti-Caffo for conversion when an arm shows no variation)."""
+    effect = welch_test(
+        ratio_statistic(held, metric), ratio_statistic(sent, metric), relative=False
+    )
+    if effect.error == ZERO_NEGATIVE_VARIANCE_MESSAGE and metric == "conversion":
+        effect = agresti_caffo(held, sent)
+    return effect
+
+
 def incremental(cells: list[q.ArmSums], metric: str) -> tuple[Estimate, int, int]:
     """Per-notification effect of delivery, combined over experiments.
 
@@ -95,9 +106,7 @@ def incremental(cells: list[q.ArmSums], metric: str) -> tuple[Estimate, int, int
         held, sent = arms.get(False), arms.get(True)
         if held is None or sent is None or held.subscribers < 2 or sent.subscribers < 2:
             continue
-        effect = welch_test(_ratio(held, metric), _ratio(sent, metric), relative=False)
-        if effect.error == ZERO_NEGATIVE_VARIANCE_MESSAGE and metric == "conversion":
-            effect = agresti_caffo(held, sent)
+        effect = experiment_effect(held, sent, metric)
         if effect.error is None:
             parts.append((effect, sent.notifications, sent.spend_cents))
     if not parts:

@@ -56,17 +56,18 @@ class ArmSums:
         return tuple(getattr(self, f.name) for f in fields(self)[3:])
 
 
+_UNIT = """
+SELECT {key} AS key, a.experiment_id, a.delivered, a.consumer_id,
+       count(*) AS notes,
+       sum(a.converted) AS conv,
+       sum(a.revenue_cents) AS rev,
+       sum(CASE WHEN a.delivered THEN a.price_cents ELSE 0 END) AS spend
+FROM attributed_notification a
+{join}
+GROUP BY 1, 2, 3, 4
+"""
 _ARM_SUMS = """
-WITH unit AS (
-    SELECT {key} AS key, a.experiment_id, a.delivered, a.consumer_id,
-           count(*) AS notes,
-           sum(a.converted) AS conv,
-           sum(a.revenue_cents) AS rev,
-           sum(CASE WHEN a.delivered THEN a.price_cents ELSE 0 END) AS spend
-    FROM attributed_notification a
-    LEFT JOIN consumer c ON c.consumer_id = a.consumer_id
-    GROUP BY 1, 2, 3, 4
-)
+WITH unit AS ({unit})
 SELECT key, experiment_id, delivered, count(*),
        sum(notes), sum(CAST(notes AS DOUBLE) * notes),
        sum(conv), sum(CAST(conv AS DOUBLE) * conv), sum(CAST(conv AS DOUBLE) * notes),
@@ -77,7 +78,15 @@ WHERE key IS NOT NULL
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 """
-
+# Cumulative looks: for each end of a UTC day (or hour) with notifications, everything
+# before it. A subscriber's sums cannot be added up across days (their squares would be
+# wrong), so each look aggregates its own prefix. Times are epoch microseconds: exact.
+_LOOKS = """
+SELECT DISTINCT (epoch_us(event_time) // {size} + 1) * {size} AS until
+FROM attributed_notification WHERE experiment_id = ?
+ORDER BY 1
+"""
+BUCKET_US = {"day": 86_400_000_000, "hour": 3_600_000_000}
 _REACH = """
 SELECT {key} AS key, count(DISTINCT a.consumer_id)
 FROM attributed_notification a
@@ -91,25 +100,36 @@ def arm_sums(con: duckdb.DuckDBPyConnection, keys: list[str]) -> list[ArmSums]:
     """Sufficient statistics per group key, experiment and delivered flag."""
     out: list[ArmSums] = []
     for key in keys:
-        for row in con.execute(_ARM_SUMS.format(key=key)).fetchall():
-            out.append(
-                ArmSums(
-                    str(row[0]),
-                    str(row[1]),
-                    bool(row[2]),
-                    int(row[3]),
-                    int(row[4]),
-                    float(row[5]),
-                    int(row[6]),
-                    float(row[7]),
-                    float(row[8]),
-                    int(row[9]),
-                    float(row[10]),
-                    float(row[11]),
-                    int(row[12]),
-                )
-            )
+        unit = _UNIT.format(key=key, join="LEFT JOIN consumer c ON c.consumer_id = a.consumer_id")
+        out += _arm_rows(con.execute(_ARM_SUMS.format(unit=unit)).fetchall())
     return out
+
+
+def cumulative_arm_sums(
+    con: duckdb.DuckDBPyConnection, experiment_id: str, bucket: str
+) -> list[tuple[int, list[ArmSums]]]:
+    """Per look (the end of each UTC `bucket`, 'day' or 'hour', with notifications of the
+    experiment; epoch microseconds): the sufficient statistics of the experiment's
+    notifications before it, held out and delivered."""
+    if bucket not in BUCKET_US:
+        raise ValueError(f"looks are per day or per hour, not {bucket!r}")
+    looks = con.execute(_LOOKS.format(size=BUCKET_US[bucket]), [experiment_id]).fetchall()
+    unit = _UNIT.format(
+        key="a.experiment_id", join="WHERE a.experiment_id = ? AND epoch_us(a.event_time) < ?"
+    )
+    sql = _ARM_SUMS.format(unit=unit)
+    return [
+        (until, _arm_rows(con.execute(sql, [experiment_id, until]).fetchall()))
+        for (until,) in looks
+    ]
+
+
+def _arm_rows(rows: list[tuple]) -> list[ArmSums]:
+    return [
+        ArmSums(str(r[0]), str(r[1]), bool(r[2]), int(r[3]), int(r[4]), float(r[5]), int(r[6]),
+                float(r[7]), float(r[8]), int(r[9]), float(r[10]), float(r[11]), int(r[12]))
+        for r in rows
+    ]  # fmt: skip
 
 
 def reach(con: duckdb.DuckDBPyConnection, keys: list[str]) -> dict[str, int]:

@@ -71,6 +71,24 @@ class AdjustedEffect:
 
 
 @dataclass(frozen=True)
+class AlwaysValid:
+    """With --sequential: the comparison as an always-valid test, so the experiment may be
+    looked at as often as wanted without raising the false-positive rate. An asymptotic
+    confidence sequence (Waudby-Smith et al. 2023; gbstats' sequential test), tuned to be
+    tightest at `tuning` units in the two arms together, on the unadjusted difference and
+    relative lift; its p-values are not multiplicity-adjusted."""
+
+    tuning: int
+    absolute: EffectEstimate
+    relative: EffectEstimate
+    no_estimate_reason: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        _report(self, "absolute", "relative")
+        object.__setattr__(self, "no_estimate_reason", no_estimate_reason(self.absolute.error))
+
+
+@dataclass(frozen=True)
 class Comparison:
     """One treatment arm against control for one outcome."""
 
@@ -88,6 +106,7 @@ class Comparison:
     # With --bayesian: the posterior of the relative lift under `bayesian_prior`.
     bayesian: BayesianEstimate | None = None
     bayesian_prior: GaussianPrior | None = None
+    sequential: AlwaysValid | None = None
     no_estimate_reason: str | None = field(init=False, default=None)
     relative_no_estimate_reason: str | None = field(init=False, default=None)
 

@@ -522,6 +522,7 @@ def sequential_test(
     relative: bool,
     alpha: float = 0.05,
     alternative: Alternative = "two-sided",
+    allow_constant_arm: bool = False,
 ) -> EffectEstimate:
     """Return an always-valid (asymptotic confidence sequence) test of ``b`` vs ``a``.
 
@@ -529,13 +530,14 @@ def sequential_test(
     tightest. Two-sided p-values are ``min(1, 1/e)`` for the mixture e-value; one-sided
     p-values are the smallest alpha whose one-sided sequence excludes 0, solved in closed
     form (gbstats bisects for the same value, clipped to [1e-5, 0.4999]).
+    ``allow_constant_arm`` as in :func:`welch_test`.
     """
     _check_alternative(alternative)
     if alternative != "two-sided" and not 0 < alpha < 0.5:
         # rho uses log(2 alpha), which needs 2 alpha < 1.
         return _failed("one-sided sequential tests need 0 < alpha < 0.5", relative, alternative)
     a, b = prepare_pair(a, b)
-    moments = effect_moments(a, b, relative=relative)
+    moments = effect_moments(a, b, relative=relative, allow_constant_arm=allow_constant_arm)
     if moments.error is not None:
         return _failed(moments.error, relative, alternative)
     est, se = moments.estimate, moments.se

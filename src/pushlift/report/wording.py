@@ -118,6 +118,8 @@ def comparison_sentence(r: OutcomeResult, c: Comparison, alpha: float) -> str:
         )
     if c.bayesian is not None:
         tail += bayesian_sentence(c, level)
+    if c.sequential is not None:
+        tail += sequential_sentence(c, r.kind, level)
     tail += "".join(f" Caution: {w}" for w in c.warnings)
     return head + tail
 
@@ -139,6 +141,25 @@ def bayesian_sentence(c: Comparison, level: str) -> str:
         f"'{c.control}' {b.chance_to_win * 100:.1f}%, {level} credible interval "
         f"{fmt_pct(b.ci_low)} to {fmt_pct(b.ci_high)}; expected loss of choosing '{c.arm}' "
         f"{choose}, of keeping '{c.control}' {keep}."
+    )
+
+
+def sequential_sentence(c: Comparison, kind: str, level: str) -> str:
+    """The always-valid interval and p-value, or why there are none."""
+    seq = c.sequential
+    assert seq is not None
+    named = f"Always valid (sequential, tightest at {seq.tuning:,} units)"
+    if seq.no_estimate_reason is not None:
+        return f" {named}: no estimate: {seq.no_estimate_reason}."
+    a, rel = seq.absolute, seq.relative
+    relative = (
+        f", relative {bounds(rel, fmt_pct)}"
+        if rel.error is None
+        else f", no relative interval ({no_estimate_reason(rel.error)})"
+    )
+    return (
+        f" {named}: {level} interval {interval(a, kind)}{relative}, {p_is(a.p_value)}; "
+        "it stays valid however often the experiment is looked at."
     )
 
 
@@ -302,12 +323,25 @@ METHOD_NOTES = (
 
 def method_notes(result: ExperimentResult) -> tuple[str, ...]:
     """How the figures were made, with what this analysis chose."""
-    if result.alternative == "two-sided":
-        return METHOD_NOTES
-    direction = "raises" if result.alternative == "greater" else "lowers"
-    return (
-        *METHOD_NOTES,
-        f"This analysis is one-sided (--alternative {result.alternative}): each comparison's "
-        f"p-value and interval test that the arm {direction} the outcome, and the minimum "
-        "detectable effect plans for that one-sided test; subgroup effects stay two-sided.",
+    notes = list(METHOD_NOTES)
+    if result.alternative != "two-sided":
+        direction = "raises" if result.alternative == "greater" else "lowers"
+        notes.append(
+            f"This analysis is one-sided (--alternative {result.alternative}): each "
+            f"comparison's p-value and interval test that the arm {direction} the outcome, and "
+            "the minimum detectable effect plans for that one-sided test; subgroup effects "
+            "stay two-sided."
+        )
+    tunings = sorted(
+        {c.sequential.tuning for r in result.outcomes for c in r.comparisons if c.sequential}
     )
+    if tunings:
+        notes.append(
+            "Always-valid intervals (--sequential) are asymptotic confidence sequences "
+            "(Waudby-Smith et al. 2023, as in GrowthBook's sequential testing), tuned to be "
+            f"tightest at {', '.join(f'{t:,}' for t in tunings)} units: unlike the "
+            "fixed-horizon interval they keep their coverage however often a running "
+            "experiment is looked at, and are wider for it. They use the unadjusted "
+            "estimates; their p-values are not multiplicity-adjusted."
+        )
+    return tuple(notes)

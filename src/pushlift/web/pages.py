@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pushlift.web import engagement_page, kpi_pages, mall_page, map_page
+from pushlift.web import engagement_page, experiments_page, kpi_pages, mall_page, map_page
 from pushlift.web.db import Database
 
 Builder = Callable[[Database, dict[str, str]], dict[str, Any]]
@@ -30,6 +30,9 @@ PAGES: tuple[Page, ...] = (
          "one row per offer, with its vendor and message"),
     Page("map", "Map", map_page.map_data, "map.html",
          "zones and where notifications were sent, with per-zone KPIs"),
+    Page("experiments", "Live experiments", experiments_page.experiments, "experiments.html",
+         "each engine experiment look by look: incremental conversion with fixed-horizon "
+         "and always-valid intervals"),
     Page("mall", "Mall experiment", mall_page.mall, "mall.html",
          "the mall experiment's effects with intervals, overall and by segment"),
     Page("engagement", "Engagement", engagement_page.engagement, "engagement.html",

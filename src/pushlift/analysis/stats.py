@@ -55,6 +55,10 @@ DENOMINATOR_ZERO_MESSAGE = (
     "DENOMINATOR_ZERO: the ratio's denominator sums to zero in an arm, so the ratio is undefined"
 )
 NON_FINITE_MESSAGE = "NON_FINITE: an arm's sums are infinite or NaN (the data hold inf or NaN)"
+UNBOUNDED_RATIO_MESSAGE = (
+    "UNBOUNDED_RATIO: the control mean cannot be told from zero at this confidence, so the "
+    "relative change has no bounded interval (Fieller)"
+)
 
 # A variance smaller than this share of the mean square is rounding in the sums, not
 # spread: sums of squares of constant data cancel only to about n x 1e-16.
@@ -489,6 +493,51 @@ def welch_test(
     return EffectEstimate(
         est, se, float(low), float(high), float(p), float(dof), relative, alternative
     )
+
+
+def fieller_test(
+    a: Statistic,
+    b: Statistic,
+    *,
+    alpha: float = 0.05,
+    alternative: Alternative = "two-sided",
+    allow_constant_arm: bool = False,
+) -> EffectEstimate:
+    """Return the relative change of ``b`` against control ``a`` (mean_b / mean_a - 1) with
+    Fieller's interval: every ratio r with |mean_b - r mean_a| / sqrt(se_b^2 + r^2 se_a^2)
+    inside Welch's critical value. It follows the ratio's skew where the delta method's
+    symmetric interval does not (tests/analysis/test_relative_calibration.py compares them),
+    and it excludes 0% exactly when the absolute Welch interval excludes 0. Where the control
+    mean is not significantly non-zero the set is unbounded: an error, not an interval.
+    ``se`` is the delta method's, as in :func:`welch_test`.
+    """
+    _check_alternative(alternative)
+    if isinstance(a, RegressionAdjusted) or isinstance(b, RegressionAdjusted):
+        return welch_test(a, b, relative=True, alpha=alpha, alternative=alternative,
+                          allow_constant_arm=allow_constant_arm)  # fmt: skip
+    moments = effect_moments(a, b, relative=True, allow_constant_arm=allow_constant_arm)
+    if moments.error is not None:
+        return _failed(moments.error, True, alternative)
+    absolute = welch_test(a, b, relative=False, alpha=alpha, alternative=alternative,
+                          allow_constant_arm=allow_constant_arm)  # fmt: skip
+    dof = welch_dof(a, b)
+    crit = sps.t.ppf(1 - alpha / 2 if alternative == "two-sided" else 1 - alpha, dof)
+    ma, mb, va, vb = a.mean, b.mean, a.variance / a.n, b.variance / b.n
+    # (mb - r ma)^2 = crit^2 (vb + r^2 va): a quadratic in r, bounded when its r^2 term > 0.
+    qa, qb, qc = ma * ma - crit * crit * va, -2 * ma * mb, mb * mb - crit * crit * vb
+    disc = qb * qb - 4 * qa * qc
+    if not qa > 0 or disc < 0:
+        return _failed(UNBOUNDED_RATIO_MESSAGE, True, alternative)
+    r_low, r_high = sorted(((-qb - math.sqrt(disc)) / (2 * qa), (-qb + math.sqrt(disc)) / (2 * qa)))
+    # The change is (mb - ma) / |ma|: r - 1 for a positive control mean, 1 - r for a
+    # negative one, so its sign is always the difference's.
+    low, high = (r_low - 1, r_high - 1) if ma > 0 else (1 - r_high, 1 - r_low)
+    if alternative == "greater":
+        high = math.inf
+    elif alternative == "less":
+        low = -math.inf
+    return EffectEstimate(moments.estimate, moments.se, float(low), float(high),
+                          absolute.p_value, dof, True, alternative)  # fmt: skip
 
 
 def sequential_rho(alpha: float, n_star: float, *, two_sided: bool = True) -> float:

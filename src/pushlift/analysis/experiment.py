@@ -34,6 +34,8 @@ from pushlift.analysis.stats import (
     bayesian_test,
     sequential_test,
 )
+from pushlift.analysis.winsorize import Cap
+from pushlift.analysis.winsorize import winsorize as capped
 from pushlift.errors import PushliftError
 
 Progress = Callable[[str], None]
@@ -48,6 +50,7 @@ def analyze_experiment(
     bayesian: GaussianPrior | None = None,
     alternative: Alternative = "two-sided",
     sequential: int | None = None,
+    winsorize: float | None = None,
     progress: Progress | None = None,
 ) -> ExperimentResult:
     """Analyse one randomized experiment described by `spec`; returns every result.
@@ -58,6 +61,8 @@ def analyze_experiment(
     subgroup effects and their tests stay two-sided (they look for differences either way).
     `sequential` (a tuning size: total units at which the interval is tightest) adds, per
     comparison, the always-valid test (`AlwaysValid`).
+    `winsorize` (a percentile, e.g. 99) caps mean outcomes and ratio numerators at their
+    pooled percentile first (`winsorize.winsorize`); the caps are in the result.
     """
     step = progress or (lambda _msg: None)
     step("counting units per arm")
@@ -80,6 +85,10 @@ def analyze_experiment(
     if len(spec.arms) < 2:
         raise PushliftError(f"column {spec.arm!r} has only one arm ({spec.control!r})")
 
+    caps: tuple[Cap, ...] = ()
+    if winsorize is not None:
+        step(f"capping outcomes at their pooled {winsorize:g}th percentile")
+        spec, caps = capped(con, spec, winsorize)
     step("describing the sample and checking balance")
     desc = describe.descriptives(con, spec)
     balance = describe.covariate_balance(con, spec)
@@ -161,7 +170,8 @@ def analyze_experiment(
         segmentation=segmentation,
         segment_effects=tuple(segment_effects),
         notes=tuple(o.note for o in spec.outcomes if o.note),
-        data_notes=spec.data_notes,
+        data_notes=(*spec.data_notes, *(cap_note(c, spec) for c in caps)),
+        winsorized=caps,
     )
 
 
@@ -175,3 +185,14 @@ def always_valid(
         for r in (False, True)
     )  # fmt: skip
     return AlwaysValid(tuning, absolute, relative)
+
+
+def cap_note(cap: Cap, spec: ExperimentSpec) -> str:
+    """The capping said in words, first among the data notes."""
+    title = next((o.title for o in spec.outcomes if o.name == cap.outcome), cap.outcome)
+    named = title if title == cap.column else f"{title} ({cap.column})"
+    return (
+        f"Winsorized: {named} capped at {cap.cap:,.4g}, the pooled "
+        f"{cap.percentile:g}th percentile of both arms ({cap.capped:,} of {cap.units:,} units "
+        "were above it); its effects are on the capped values, a little bias for less variance."
+    )

@@ -25,6 +25,7 @@ from pushlift.analysis.stats import (
     bayesian_as_reported,
     no_estimate_reason,
 )
+from pushlift.analysis.winsorize import Cap
 
 
 def _report(record: object, *names: str) -> None:
@@ -280,6 +281,7 @@ class ExperimentResult:
     notes: tuple[str, ...]
     data_notes: tuple[str, ...] = ()  # about the data itself (rows set aside, assumptions)
     alternative: str = "two-sided"  # of the comparisons and the power: or greater, less
+    winsorized: tuple[Cap, ...] = ()  # with --winsorize: each capped column
 
 
 def to_jsonable(value: Any) -> Any:

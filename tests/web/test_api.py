@@ -97,9 +97,13 @@ def test_mall_page_is_the_experiment_analysis(dashboard: Dashboard) -> None:
     outcomes = [e["outcome"] for e in data["effects"]]
     assert outcomes == ["from_second_store_sales", "made_second_purchase",
                         "sales_per_returning_buyer"]  # fmt: skip
+    assert data["tuning"] == 5000
     for e in data["effects"]:
         assert e["ci_low"] < e["effect"] < e["ci_high"]
         assert e["true_effect"] is not None  # a simulation carries its truth
+        # Always valid: wider than the fixed-horizon interval, around the same estimate.
+        assert e["always_valid_low"] < e["ci_low"] and e["ci_high"] < e["always_valid_high"]
+        assert e["no_estimate_reason"] is None
     missing = dashboard.client.get("/api/mall?experiment=nope")
     assert missing.status_code == 404 and "nope" in missing.json()["error"]
 

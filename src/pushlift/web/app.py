@@ -86,9 +86,12 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     def version() -> dict[str, Any]:
+        # One read of the counts for both: read twice, a commit in between gave a version
+        # older than its counts, which a client waiting for those counts never saw again.
+        counts = db.counts()
         return {
-            "version": db.version(),
-            "counts": db.counts(),
+            "version": db.version(counts=counts),
+            "counts": counts,
             "follow": follower.status.to_dict() if follower else None,
         }
 

@@ -57,9 +57,10 @@ class Database:
             row = s.con.execute(_VERSION_SQL).fetchall()[0]
         return dict(zip(_PARTS, (int(x) for x in row), strict=True))
 
-    def version(self, parts: tuple[str, ...] = _PARTS) -> str:
-        """A string that changes whenever data behind the given parts changes."""
-        counts = self.counts()
+    def version(self, parts: tuple[str, ...] = _PARTS, counts: dict[str, int] | None = None) -> str:
+        """A string that changes whenever data behind the given parts changes (of `counts`
+        when given, so a caller can report the counts and their version together)."""
+        counts = counts if counts is not None else self.counts()
         return "-".join(str(counts[p]) for p in parts)
 
     def cached(self, name: str, version: str, compute: Callable[[Store], Any]) -> Any:

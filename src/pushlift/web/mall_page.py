@@ -30,6 +30,7 @@ def _effects(r: ExperimentResult) -> list[dict[str, Any]]:
         mean_unit, effect_unit = UNITS.get(o.kind, ("ratio", "ratio"))
         for c in o.comparisons:
             adj = c.adjusted.effect if c.adjusted else None
+            seq = c.sequential.absolute if c.sequential else None
             rows.append({
                 "outcome": o.outcome, "title": o.title, "arm": c.arm, "control": c.control,
                 "mean_unit": mean_unit, "effect_unit": effect_unit,
@@ -41,6 +42,9 @@ def _effects(r: ExperimentResult) -> list[dict[str, Any]]:
                 "adjusted_effect": adj.estimate if adj else None,
                 "adjusted_ci_low": adj.ci_low if adj else None,
                 "adjusted_ci_high": adj.ci_high if adj else None,
+                "always_valid_low": seq.ci_low if seq else None,
+                "always_valid_high": seq.ci_high if seq else None,
+                "no_estimate_reason": c.no_estimate_reason,
                 "true_effect": c.true_effect,
             })  # fmt: skip
     return rows
@@ -69,11 +73,12 @@ def _subgroups(r: ExperimentResult) -> list[dict[str, Any]]:
 
 def _analyse(s: Store, experiment_id: str) -> dict[str, Any]:
     from pushlift.analysis.experiment import analyze_experiment
+    from pushlift.analysis.live_experiments import TUNING
     from pushlift.analysis.mall import mall_spec
     from pushlift.report.charts import forest_plot
     from pushlift.report.wording import conclusions
 
-    r = analyze_experiment(s.con, mall_spec(s, experiment_id))
+    r = analyze_experiment(s.con, mall_spec(s, experiment_id), sequential=TUNING)
     first = r.outcomes[0].outcome
     return {
         "experiment_id": experiment_id,
@@ -87,6 +92,7 @@ def _analyse(s: Store, experiment_id: str) -> dict[str, Any]:
         "sample_ratio_p": r.sample_ratio.p_value,
         "effects": to_jsonable(_effects(r)),
         "subgroups": to_jsonable(_subgroups(r)),
+        "tuning": TUNING,
         "conclusions": conclusions(r),
         # Not a number: only the HTML page shows it (keys starting with '_' stay out of JSON).
         "_forest": forest_plot(r, first, list(r.subgroups), "by segment") or "",

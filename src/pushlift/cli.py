@@ -512,6 +512,14 @@ def analyze_experiment_cmd(
             "interval is tightest; set it near the sample you expect (GrowthBook's default).",
         ),
     ] = SEQUENTIAL_TUNING,
+    pre_period: Annotated[
+        str | None,
+        typer.Option(
+            help="Store only: also adjust each effect for the same outcomes in this many days "
+            "before the experiment, e.g. 7d (CUPED, from the store's purchase history). With "
+            "--table, name a pre-period column with --covariate.",
+        ),
+    ] = None,
     winsorize: Annotated[
         float | None,
         typer.Option(
@@ -540,6 +548,10 @@ def analyze_experiment_cmd(
         fail(f"--sequential-tuning must be from 1 to {MAX_TUNING:,} units")
     if sequential_tuning != SEQUENTIAL_TUNING and not sequential:
         fail("--sequential-tuning goes with --sequential")
+    pre_days = _days(pre_period) if pre_period is not None else None
+    if pre_days is not None and table is not None:
+        fail("--pre-period reads the store's history; with --table, pass the pre-period "
+             "column as a --covariate")  # fmt: skip
     if winsorize is not None and not 50 < winsorize < 100:
         fail(f"--winsorize is a percentile between 50 and 100 (e.g. 99), not {winsorize:g}")
     with user_errors(), steps("analyze experiment") as step:
@@ -574,7 +586,7 @@ def analyze_experiment_cmd(
                 )
             store = Store.open_for_reading(db)
             con = store.con
-            spec = mall_spec(store, experiment)
+            spec = mall_spec(store, experiment, pre_period_days=pre_days)
         result = analyze_experiment(
             con,
             spec,
@@ -599,6 +611,14 @@ def analyze_experiment_cmd(
         print_result(result, out)
     if report is not None:
         err.print(f"report: {report}")
+
+
+def _days(text: str) -> int:
+    """--pre-period Nd (1 to 365 days) as a number of days."""
+    digits = text.strip().removesuffix("d")
+    if not digits.isdigit() or not 1 <= int(digits) <= 365:
+        fail(f"--pre-period must be a number of days from 1d to 365d, e.g. 7d; got {text!r}")
+    return int(digits)
 
 
 def _prior(text: str | None) -> GaussianPrior:

@@ -180,6 +180,21 @@ MALL_OUTCOME = Table(
     ("experiment_id", "consumer_id"),
 )
 
+MALL_HISTORY = Table(
+    "mall_history",
+    "Purchases by an experiment's consumers before it started (pre-period behaviour: the "
+    "covariates of `analyze experiment --pre-period`). No message was sent then.",
+    (
+        _c("experiment_id", "VARCHAR", "the mall experiment whose units bought"),
+        _c("purchase_id", "BIGINT", "identifier within the experiment's history"),
+        _c("consumer_id", "BIGINT", "who bought"),
+        _c("store_seq", "SMALLINT", "1 for the first store of the trip, 2 for the second, ..."),
+        _c("amount_cents", "BIGINT", "amount paid, integer cents"),
+        _c("event_time", "TIMESTAMPTZ", "when the purchase happened (before the experiment)"),
+    ),
+    ("experiment_id", "purchase_id"),
+)
+
 MALL_IMPORT = Table(
     "mall_import",
     "One imported mall export: what the files could support and the import's report.",
@@ -435,6 +450,7 @@ TABLES: tuple[Table, ...] = (
     ASSIGNMENT,
     NOTIFICATION,
     MALL_OUTCOME,
+    MALL_HISTORY,
     MALL_IMPORT,
     MALL_REJECTED_ROW,
     TRUE_EFFECT,

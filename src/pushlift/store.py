@@ -176,6 +176,7 @@ class Store:
             "mall_rejected_row",
             "notification",
             "mall_outcome",
+            "mall_history",
             "true_effect",
             "experiment",
             "assignment",

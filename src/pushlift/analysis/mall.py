@@ -45,8 +45,19 @@ MALL_COVARIATES = (
 )
 
 
-def mall_spec(store: Store, experiment_id: str | None = None) -> ExperimentSpec:
-    """The spec for a mall experiment in the store (the only one, if not named)."""
+# The same metrics before the experiment (`--pre-period`): CUPED's covariates.
+PRE_PERIOD_COVARIATES = (
+    Covariate("pre-period sales", (("pre_period_sales", "pre_from_second_store_sales"),)),
+    Covariate("pre-period second purchase", (("pre_period_second", "pre_made_second_purchase"),)),
+)
+
+
+def mall_spec(
+    store: Store, experiment_id: str | None = None, pre_period_days: int | None = None
+) -> ExperimentSpec:
+    """The spec for a mall experiment in the store (the only one, if not named).
+    `pre_period_days`: also adjust for the same outcomes in that many days before the
+    experiment (from `mall_history`): CUPED through the regression adjustment."""
     ids = [
         r[0]
         for r in store.con.execute(
@@ -100,7 +111,54 @@ def mall_spec(store: Store, experiment_id: str | None = None) -> ExperimentSpec:
         source=source,
         truth=truth,
     )
-    return _as_imported(store, spec, experiment_id)
+    spec = _as_imported(store, spec, experiment_id)
+    if pre_period_days is not None:
+        spec = _with_pre_period(store, spec, experiment_id, pre_period_days)
+    return spec
+
+
+def _with_pre_period(
+    store: Store, spec: ExperimentSpec, experiment_id: str, days: int
+) -> ExperimentSpec:
+    """Each consumer's second-store sales and second-store purchase in the `days` before
+    the experiment's first day, as covariates; an error when the store has no history."""
+    start = (
+        "(SELECT date_trunc('day', min(event_time)) FROM purchase "
+        f"WHERE experiment_id = {text(experiment_id)})"
+    )
+    window = (
+        f"experiment_id = {text(experiment_id)} AND event_time < {start} "
+        f"AND event_time >= {start} - INTERVAL {int(days)} DAY"
+    )
+    found, first = store.con.execute(
+        f"SELECT count(*), CAST(min(event_time) AS VARCHAR) FROM mall_history WHERE {window}"
+    ).fetchall()[0]
+    if not found:
+        raise PushliftError(
+            f"--pre-period: the store holds no purchases of experiment {experiment_id!r} in the "
+            f"{days} days before it started (`pushlift simulate mall` writes a week of "
+            "history; an import does not carry one). With --table, name a pre-period "
+            "column with --covariate instead."
+        )
+    relation = (
+        "(SELECT _u.*, coalesce(_h.sales, 0) AS pre_from_second_store_sales, "
+        "CAST(coalesce(_h.sales, 0) > 0 AS INTEGER) AS pre_made_second_purchase "
+        f"FROM {spec.relation} AS _u LEFT JOIN ("
+        "SELECT consumer_id, coalesce(sum(amount_cents) FILTER (WHERE store_seq >= 2), 0) "
+        f"/ 100.0 AS sales FROM mall_history WHERE {window} GROUP BY consumer_id) AS _h "
+        "ON _h.consumer_id = _u.consumer_id ORDER BY _u.consumer_id)"
+    )
+    note = (
+        f"Pre-period (CUPED): each consumer's sales from the second store onwards, and whether "
+        f"they bought at a second store, in the {days} days before the experiment ({found:,} "
+        f"purchases from {first[:10]}; no message was sent then) adjust the effects below."
+    )
+    return replace(
+        spec,
+        relation=relation,
+        covariates=(*spec.covariates, *PRE_PERIOD_COVARIATES),
+        data_notes=(*spec.data_notes, note),
+    )
 
 
 def _as_imported(store: Store, spec: ExperimentSpec, experiment_id: str) -> ExperimentSpec:

@@ -4,14 +4,20 @@ Every consumer belongs to one cell (gender x loyalty x age band). The response m
 simple enough that every expected outcome has a closed form, so the truth the analysis
 should recover is exact, not itself an estimate:
 
-* trips in the week: K = 1 + Poisson(extra_trip_rate), capped at 7 (one per day);
+* trips in the week: K = 1 + Poisson(extra_trip_rate x the shopper's multiple), capped at
+  7 (one per day);
 * each trip starts with a first purchase (the trigger), which the real-time engine
   decides on (`mall_engine`): consumers in the message arm get the message, the control
   arm is held out; with probability p = p0(cell) + uplift(cell) (uplift only if the
   engine delivered the message) the consumer buys at 1 + Poisson(extra_store_rate)
   further stores;
 * each further purchase is log-normal with median depending on the cell, so spend is
-  heavy-tailed with many zeros (consumer mean about $35, standard deviation about $90).
+  heavy-tailed with many zeros (consumer mean about $35, standard deviation about $90);
+* consumers are light, regular or heavy shoppers: a persistent type multiplies the cell's
+  probability of buying again, the rate of extra trips and the amounts. The same model runs
+  for `history_days` before the week with no message: that history (`mall_history`) is
+  pre-period behaviour that predicts the week's, the covariate CUPED uses (`analyze
+  experiment --pre-period 7d`). Expected outcomes stay exact: a finite mixture of types.
 
 Treated and control consumers share the same random draws (common random numbers), so
 the only difference between arms is the message.
@@ -76,6 +82,17 @@ def parse_effect(spec: str) -> EffectSpec:
 
 
 @dataclass(frozen=True)
+class ShopperType:
+    """A persistent kind of shopper: its share of consumers, and multipliers of the cell's
+    probability of buying again on a trip, of its rate of extra trips, and of its amounts."""
+
+    share: float
+    buy: float
+    trips: float
+    spend: float
+
+
+@dataclass(frozen=True)
 class MallModel:
     """Parameters of the consumer population and the response model."""
 
@@ -87,9 +104,15 @@ class MallModel:
     high_loyalty_prob_shift: float = 0.08
     male_prob_shift: float = -0.03
     median_spend: float = 44.0
-    spend_sigma: float = 1.0
+    spend_sigma: float = 0.85  # with the shopper types: consumers' sd about $95, as observed
     n_stores: int = 60
     effect: EffectSpec = field(default_factory=EffectSpec)
+    shopper_types: tuple[ShopperType, ...] = (
+        ShopperType(0.6, buy=0.5, trips=0.5, spend=0.7),  # light
+        ShopperType(0.3, buy=1.0, trips=1.0, spend=1.0),  # regular
+        ShopperType(0.1, buy=2.4, trips=3.0, spend=1.5),  # heavy
+    )
+    history_days: int = 28
 
     def p0(self, female: bool, high_loyalty: bool) -> float:
         return (
@@ -114,9 +137,11 @@ class MallModel:
                     )
                     p0 = self.p0(female, high)
                     p1 = p0 + self.effect.uplift(female, high, band)
-                    if not (0 <= p1 <= 1):
+                    by_type = [t.buy * p0 + p1 - p0 for t in self.shopper_types]
+                    bad = [q for q in by_type if not 0 <= q <= 1]
+                    if bad:
                         raise ValueError(
-                            f"--effect gives a purchase probability of {p1:.3f} for "
+                            f"--effect gives a purchase probability of {bad[0]:.3f} for "
                             f"{'female' if female else 'male'}, "
                             f"{'high' if high else 'low'} loyalty, age "
                             f"{schema.AGE_BANDS[band][0]}; it must stay within [0, 1]"
@@ -136,19 +161,47 @@ class Cell:
     model: MallModel
 
     def expected_sales(self, p: float) -> float:
+        """Expected sales from the second store onwards for the cell's average per-trip
+        probability p (p0, or p1 with the message), mixed over shopper types: a type buys
+        again with its multiple of p0 plus the message's uplift p - p0."""
         m = self.model
         mean_spend = math.exp(m.log_median(self.female, self.high_loyalty) + m.spend_sigma**2 / 2)
-        return (1 + m.extra_trip_rate) * p * (1 + m.extra_store_rate) * mean_spend
+        return sum(
+            t.share
+            * _expected_power(m.extra_trip_rate * t.trips, None)
+            * (t.buy * self.p0 + p - self.p0)
+            * (1 + m.extra_store_rate)
+            * mean_spend
+            * t.spend
+            for t in m.shopper_types
+        )
 
     def prob_any_second_purchase(self, p: float) -> float:
-        # P(no trip buys again) = E[(1-p)^K] with K = 1 + Poisson(rate).
-        return 1 - (1 - p) * math.exp(-self.model.extra_trip_rate * p)
+        """P(some trip of the week buys again), mixed over shopper types as above."""
+        m = self.model
+        total = 0.0
+        for t in m.shopper_types:
+            q = t.buy * self.p0 + (p - self.p0)
+            # P(no trip buys again) = E[(1-q)^K].
+            total += t.share * (1 - _expected_power(m.extra_trip_rate * t.trips, 1 - q))
+        return total
+
+
+def _expected_power(rate: float, x: float | None) -> float:
+    """E[x^K] for the week's trips K = min(1 + Poisson(rate), 7); E[K] when x is None."""
+    total, pmf = 0.0, math.exp(-rate)  # P(Poisson = 0)
+    for extra in range(6):
+        k = 1 + extra
+        total += pmf * (k if x is None else x**k)
+        pmf *= rate / (extra + 1)
+    tail = 1 - sum(math.exp(-rate) * rate**j / math.factorial(j) for j in range(6))
+    return total + tail * (7 if x is None else x**7)
 
 
 def true_effects(model: MallModel) -> list[dict[str, object]]:
     """Expected control and treatment means per outcome, overall and per segment.
 
-    Ignores the cap of 7 trips a week, whose probability is below 1e-7 at the defaults.
+    Exact, the cap of 7 trips a week included.
     """
     cells = model.cells()
     segments: dict[tuple[str, str], list[Cell]] = {("all", "all"): cells}
@@ -194,6 +247,7 @@ class MallWeek:
     purchase: dict[str, np.ndarray]
     assignment: dict[str, np.ndarray]
     decided: TripDecisions
+    history: dict[str, np.ndarray]  # mall_history rows: purchases before the week
 
 
 def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
@@ -212,6 +266,11 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
     hi = np.array([b[2] for b in schema.AGE_BANDS])
     hi = np.minimum(hi, 79)  # the oldest band's shoppers are 60-79
     age = rng.integers(lo[band], hi[band] + 1)
+    types = model.shopper_types
+    shares = np.array([t.share for t in types])
+    kind = rng.choice(len(types), size=n, p=shares / shares.sum())
+    buy_x, trips_x, spend_x = (np.array([getattr(t, f) for t in types])[kind]
+                               for f in ("buy", "trips", "spend"))  # fmt: skip
 
     # The arms the engine hashes consumers into (same function, experiment and seed).
     arm = assign_arms(EXPERIMENT_ID, consumer_id, ARMS, (0.5, 0.5), seed=seed)
@@ -224,10 +283,12 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
         p1_table[int(c.female), int(c.high_loyalty), c.band] = c.p1
     fi, hi_i = female.astype(int), high.astype(int)
     p0, p1 = p0_table[fi, hi_i, band], p1_table[fi, hi_i, band]
-    log_median = np.log(model.median_spend) + 0.15 * high + 0.10 * female
+    p0, p1 = buy_x * p0, buy_x * p0 + (p1 - p0)  # the shopper's own probabilities
+    log_median = np.log(model.median_spend) + 0.15 * high + 0.10 * female + np.log(spend_x)
+    trip_rate = model.extra_trip_rate * trips_x
 
     # Trips: one per day, starting on a random day of the week.
-    trips_per = np.minimum(1 + rng.poisson(model.extra_trip_rate, n), 7)
+    trips_per = np.minimum(1 + rng.poisson(trip_rate), 7)
     t_consumer = np.repeat(np.arange(n), trips_per)
     n_trips = t_consumer.size
     trip_id = np.arange(1, n_trips + 1, dtype=np.int64)
@@ -307,7 +368,46 @@ def simulate_week(n_consumers: int, seed: int, model: MallModel) -> MallWeek:
             "arm": arm,
         },
         decided=decided,
+        history=_history(rng, model, consumer_id, p0, trip_rate, log_median),
     )
+
+
+def _history(
+    rng: np.random.Generator,
+    model: MallModel,
+    consumer_id: np.ndarray,
+    p0: np.ndarray,
+    trip_rate: np.ndarray,
+    log_median: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Purchases in the `history_days` before the week: the same shoppers, no message
+    (each week of it like the experiment's: 1 + Poisson(rate) trips)."""
+    days = model.history_days
+    n = len(consumer_id)
+    weeks = days / 7
+    trips_per = np.minimum(rng.poisson(weeks * (1 + trip_rate)), days)
+    t_consumer = np.repeat(np.arange(n), trips_per)
+    first_trip = np.repeat(np.cumsum(trips_per) - trips_per, trips_per)
+    day = (rng.integers(0, days, n)[t_consumer] + np.arange(t_consumer.size) - first_trip) % days
+    start = (day - days) * 86400 + rng.uniform(10 * 3600, 20 * 3600, t_consumer.size)
+    buys = rng.random(t_consumer.size) < p0[t_consumer]
+    stores = 1 + np.where(buys, 1 + rng.poisson(model.extra_store_rate, t_consumer.size), 0)
+    trip = np.repeat(np.arange(t_consumer.size), stores)
+    seq = np.arange(trip.size) - np.repeat(np.cumsum(stores) - stores, stores) + 1
+    who = t_consumer[trip]
+    amount = np.where(
+        seq == 1,
+        rng.lognormal(np.log(30.0), 0.8, trip.size),
+        rng.lognormal(log_median[who], model.spend_sigma),
+    )
+    seconds = start[trip] + (seq - 1) * 25 * 60.0  # later stores of a trip, 25 min apart
+    return {
+        "purchase_id": np.arange(1, trip.size + 1, dtype=np.int64),
+        "consumer_id": consumer_id[who],
+        "store_seq": seq.astype(np.int16),
+        "amount_cents": np.maximum(np.round(amount * 100), 1).astype(np.int64),
+        "event_time": _timestamps(seconds),
+    }
 
 
 def _timestamps(seconds_since_week_start: np.ndarray) -> np.ndarray:
@@ -363,6 +463,11 @@ def write_week(store: Store, week: MallWeek, model: MallModel, *, replace: bool)
             {"experiment_id": np.full(n_purchases, EXPERIMENT_ID, dtype=object), **week.purchase},
         )
         store.append(schema.ASSIGNMENT, week.assignment)
+        n_history = len(week.history["purchase_id"])
+        store.append(
+            schema.MALL_HISTORY,
+            {"experiment_id": np.full(n_history, EXPERIMENT_ID, dtype=object), **week.history},
+        )
         record_week(store, week.decided, week.purchase)
         store.con.execute(
             """

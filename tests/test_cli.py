@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from pushlift.report.numbers import fmt
+
 PUSHLIFT = Path(sys.executable).parent / "pushlift"
 
 
@@ -115,7 +117,19 @@ def test_demo_runs_and_is_deterministic(tmp_path: Path) -> None:
     res = run("demo", "--out", "a", "--consumers", "2000", cwd=tmp_path)
     assert (tmp_path / "out" / "pushlift.duckdb").exists()  # every command's default store
     assert "report:" in res.stdout and (tmp_path / "a" / "report.html").exists()
-    assert "city-holdout: notifications raised conversion by" in res.stdout
+    # The per-notification KPI in percentage points, with the two rates it is the
+    # difference of (not "+4.21%", which read as a relative lift).
+    kpis = json.loads((tmp_path / "a" / "kpis.json").read_text())
+    row = next(r for r in kpis["breakdowns"]["experiment"] if r["key"] == "city-holdout")
+    held = row["conversion_rate"] - row["incremental_conversion"]
+    line = " ".join(res.stdout.split())
+    assert (
+        f"city-holdout: per delivered notification, a purchase at the offer's vendor within "
+        f"24 h: {fmt(row['conversion_rate'], 'share')} against {fmt(held, 'share')} held out, "
+        f"{fmt(row['incremental_conversion'], 'pp')} (95% CI "
+        f"{fmt(row['incremental_conversion_ci_low'], 'pp')} to "
+        f"{fmt(row['incremental_conversion_ci_high'], 'pp')})"
+    ) in line
     run("demo", "--out", "b", "--consumers", "2000", cwd=tmp_path)
     for name in ("analysis.json", "kpis.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()

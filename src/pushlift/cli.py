@@ -1030,14 +1030,21 @@ def demo(
     for line in conclusions(result)[2:5]:
         out.print(f"• {line}", highlight=False)
     if kpis is not None:
+        from pushlift.report.numbers import fmt
+
         for row in kpis.breakdowns["experiment"]:
-            if row.incremental_conversion is not None:
+            if row.incremental_conversion is not None and row.conversion_rate is not None:
+                # A difference of two rates is in percentage points; the rates say what it
+                # is a difference of (per notification, not per consumer as above).
+                held = row.conversion_rate - row.incremental_conversion
                 out.print(
-                    f"• {row.key}: notifications raised conversion by "
-                    f"{row.incremental_conversion:+.2%} (95% CI "
-                    f"{row.incremental_conversion_ci_low:+.2%} to "
-                    f"{row.incremental_conversion_ci_high:+.2%}) over {row.notifications:,} "
-                    "delivered, against the holdout",
+                    f"• {row.key}: per delivered notification, a purchase at the offer's "
+                    f"vendor within {kpis.window_hours:g} h: {fmt(row.conversion_rate, 'share')} "
+                    f"against {fmt(held, 'share')} held out, "
+                    f"{fmt(row.incremental_conversion, 'pp')} (95% CI "
+                    f"{fmt(row.incremental_conversion_ci_low, 'pp')} to "
+                    f"{fmt(row.incremental_conversion_ci_high, 'pp')}) over "
+                    f"{row.notifications:,} delivered",
                     highlight=False,
                 )
     # The store is every command's default unless the demo was pointed elsewhere.

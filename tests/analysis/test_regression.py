@@ -100,3 +100,53 @@ def test_lin_estimator_matches_statsmodels_centred_regression(seed: int) -> None
     # The unadjusted Welch CI is the yardstick for how much adjustment narrowed it.
     width = adj.effect.ci_high - adj.effect.ci_low
     assert adj.ci_narrowing == pytest.approx(1 - width / (unadjusted.ci_high - unadjusted.ci_low))
+
+
+@pytest.mark.parametrize("cov_type", ["HC0", "HC1", "HC2", "HC3"])
+def test_many_outcomes_in_two_scans_equal_one_at_a_time(cov_type: str) -> None:
+    """`fit_ols_many` (what the analysis uses for all outcomes at once) gives each outcome
+    exactly what `fit_ols` gives it alone, also for outcomes with missing values, constant
+    or non-finite outcomes, and an optional covariate that is dropped."""
+    from pushlift.analysis.regression import fit_ols_many
+
+    rng = np.random.default_rng(5)
+    n = 400
+    df = pd.DataFrame(
+        {
+            "t": rng.integers(0, 2, n).astype(float),
+            "age": rng.integers(18, 80, n).astype(float),
+            "flat": np.ones(n),  # constant: its optional group is dropped
+        }
+    )
+    df["y0"] = rng.normal(size=n) + df.t
+    df["y1"] = rng.lognormal(1, 1, n)
+    df["y2"] = np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n))  # missing values
+    df["y3"] = 2.0  # constant outcome
+    df["y4"] = df.y0.where(df.index != 7, np.inf)  # not finite
+    df.loc[3, "age"] = np.nan  # a row without a regressor is left out of all
+    con = duckdb.connect()
+    con.register("d", df)
+    regs = [
+        Regressor("const", "1"),
+        Regressor("t", "t"),
+        Regressor("age", "age"),
+        Regressor("flat", "flat"),
+        Regressor("t:age", "t * age"),
+    ]
+    optional = [[2, 4], [3]]
+    ys = ["y0", "y1", "y2", "y3", "y4"]
+    many = fit_ols_many(con, "d", ys, regs, cov_type=cov_type, optional=optional)  # type: ignore[arg-type]
+    for y, got in zip(ys, many, strict=True):
+        try:
+            want = fit_ols(con, "d", y, regs, cov_type=cov_type, optional=optional)  # type: ignore[arg-type]
+        except ValueError as e:
+            assert isinstance(got, ValueError) and str(got) == str(e), y
+            continue
+        assert not isinstance(got, ValueError), (y, got)
+        assert got.names == want.names and got.dropped == want.dropped == ("flat",)
+        assert got.n == want.n
+        np.testing.assert_allclose(got.params, want.params, rtol=1e-12)
+        np.testing.assert_allclose(got.cov, want.cov, rtol=1e-9, equal_nan=True)
+        assert got.r_squared == pytest.approx(want.r_squared, rel=1e-12, nan_ok=True)
+    assert isinstance(many[4], ValueError) and "not finite" in str(many[4])
+    assert not isinstance(many[2], ValueError) and many[2].n < many[0].n  # its own rows

@@ -14,6 +14,7 @@ from pushlift.analysis.sql import ident, literal
 from pushlift.analysis.stats import srm_test
 from pushlift.errors import PushliftError
 
+PER_SCAN = 25  # outcomes per query
 HISTOGRAM_BINS = 30
 
 
@@ -122,39 +123,38 @@ def descriptives(con: duckdb.DuckDBPyConnection, spec: ExperimentSpec) -> Descri
     histograms: dict[str, dict[str, list[float]]] = {}
     edges_by_outcome: dict[str, list[float]] = {}
     arm = f"CAST({ident(spec.arm)} AS VARCHAR)"
-    for o in spec.outcomes:
-        if o.kind == "ratio":
-            continue
-        y = f"CAST({ident(o.column)} AS DOUBLE)"
-        q = ", ".join(
-            f"PERCENTILE_CONT({p}) WITHIN GROUP (ORDER BY {y})"
-            for p in (0.25, 0.5, 0.75, 0.9, 0.99)
-        )
-        rows = con.execute(
-            f"SELECT {arm}, COUNT({y}), AVG({y}), STDDEV_SAMP({y}), MIN({y}), MAX({y}), "
-            f"AVG(CASE WHEN {y} = 0 THEN 1.0 ELSE 0.0 END), {q} "
-            f"FROM {spec.relation} AS _u GROUP BY 1 ORDER BY 1"
-        ).fetchall()
-        for r in rows:
-            distribution.append(
-                {
-                    "outcome": o.name,
-                    "arm": r[0],
-                    "n": r[1],
-                    "mean": r[2],
-                    "sd": r[3],
-                    "min": r[4],
-                    "max": r[5],
-                    "share_zero": r[6],
-                    "p25": r[7],
-                    "median": r[8],
-                    "p75": r[9],
-                    "p90": r[10],
-                    "p99": r[11],
-                }
+    described = [o for o in spec.outcomes if o.kind != "ratio"]
+    # Many outcomes share each scan (a query per outcome cost more than its work).
+    for lo in range(0, len(described), PER_SCAN):
+        chunk = described[lo : lo + PER_SCAN]
+        ys = [f"CAST({ident(o.column)} AS DOUBLE)" for o in chunk]
+        figures = [
+            f"COUNT({y}), AVG({y}), STDDEV_SAMP({y}), MIN({y}), MAX({y}), "
+            # Among the units with a value (a NULL counted as a non-zero before).
+            f"AVG(CASE WHEN {y} = 0 THEN 1.0 WHEN {y} IS NOT NULL THEN 0.0 END), "
+            + ", ".join(
+                f"PERCENTILE_CONT({q}) WITHIN GROUP (ORDER BY {y})"
+                for q in (0.25, 0.5, 0.75, 0.9, 0.99)
             )
-        if o.kind == "mean":
-            edges, counts = _histogram(con, spec, y, arm)
+            for y in ys
+        ]
+        rows = con.execute(
+            f"SELECT {arm}, {', '.join(figures)} FROM {spec.relation} AS _u GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        for i, o in enumerate(chunk):
+            for r in rows:
+                v = r[1 + 11 * i : 1 + 11 * (i + 1)]
+                distribution.append(
+                    {
+                        "outcome": o.name, "arm": r[0], "n": v[0], "mean": v[1], "sd": v[2],
+                        "min": v[3], "max": v[4], "share_zero": v[5], "p25": v[6],
+                        "median": v[7], "p75": v[8], "p90": v[9], "p99": v[10],
+                    }
+                )  # fmt: skip
+        means = [(o, y) for o, y in zip(chunk, ys, strict=True) if o.kind == "mean"]
+        for o, (edges, counts) in zip(
+            (o for o, _ in means), _histograms(con, spec, [y for _, y in means], arm), strict=True
+        ):
             histograms[o.name] = counts
             edges_by_outcome[o.name] = edges
     return Descriptives(
@@ -166,25 +166,34 @@ def descriptives(con: duckdb.DuckDBPyConnection, spec: ExperimentSpec) -> Descri
     )
 
 
-def _histogram(
-    con: duckdb.DuckDBPyConnection, spec: ExperimentSpec, y: str, arm: str
-) -> tuple[list[float], dict[str, list[float]]]:
-    """Shares per arm on shared bins up to the 99th percentile (the tail goes in the last)."""
-    lo, hi = con.execute(
-        f"SELECT MIN({y}), PERCENTILE_CONT(0.99) WITHIN GROUP (ORDER BY {y}) "
-        f"FROM {spec.relation} AS _u"
-    ).fetchall()[0]
-    if lo is None or hi is None or hi <= lo:
-        return [], {}
-    width = (hi - lo) / HISTOGRAM_BINS
-    edges = [lo + i * width for i in range(HISTOGRAM_BINS + 1)]
-    rows = con.execute(
-        f"SELECT {arm}, LEAST(CAST(FLOOR(({y} - ?) / ?) AS INTEGER), ?) AS b, COUNT(*) "
-        f"FROM {spec.relation} AS _u WHERE {y} IS NOT NULL GROUP BY 1, 2",
-        [lo, width, HISTOGRAM_BINS - 1],
-    ).fetchall()
-    counts: dict[str, np.ndarray] = {}
-    for a, b, c in rows:
-        counts.setdefault(a, np.zeros(HISTOGRAM_BINS))[int(b)] += c
-    shares = {a: (c / c.sum()).tolist() for a, c in sorted(counts.items())}
-    return edges, shares
+def _histograms(
+    con: duckdb.DuckDBPyConnection, spec: ExperimentSpec, ys: list[str], arm: str
+) -> list[tuple[list[float], dict[str, list[float]]]]:
+    """Per outcome, shares per arm on shared bins up to the 99th percentile (the tail goes
+    in the last): two queries for all of `ys`."""
+    if not ys:
+        return []
+    bounds = ", ".join(f"MIN({y}), PERCENTILE_CONT(0.99) WITHIN GROUP (ORDER BY {y})" for y in ys)
+    row = con.execute(f"SELECT {bounds} FROM {spec.relation} AS _u").fetchall()[0]
+    binned, out = [], []
+    for i, y in enumerate(ys):
+        lo, hi = row[2 * i], row[2 * i + 1]
+        if lo is None or hi is None or hi <= lo:
+            out.append(([], {}))
+            continue
+        width = (hi - lo) / HISTOGRAM_BINS
+        out.append(([lo + k * width for k in range(HISTOGRAM_BINS + 1)], {}))
+        binned.append(
+            f"SELECT {i} AS o, {arm} AS a, LEAST(CAST(FLOOR(({y} - {literal(lo)}) / "
+            f"{literal(width)}) AS INTEGER), {HISTOGRAM_BINS - 1}) AS b, COUNT(*) AS c "
+            f"FROM {spec.relation} AS _u WHERE {y} IS NOT NULL GROUP BY 2, 3"
+        )
+    counts: dict[int, dict[str, np.ndarray]] = {}
+    if binned:
+        for i, a, b, c in con.execute(" UNION ALL ".join(binned)).fetchall():
+            counts.setdefault(i, {}).setdefault(a, np.zeros(HISTOGRAM_BINS))[int(b)] += c
+    return [
+        (edges, {a: (c / c.sum()).tolist() for a, c in sorted(counts.get(i, {}).items())})
+        if edges else (edges, shares)
+        for i, (edges, shares) in enumerate(out)
+    ]  # fmt: skip

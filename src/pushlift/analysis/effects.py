@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import scipy.stats as sps
 
-from pushlift.analysis.regression import OlsFit, Regressor, fit_ols
+from pushlift.analysis.regression import OlsFit, Regressor, fit_ols_many
 from pushlift.analysis.results import AdjustedEffect, ArmOutcome, Comparison, Omnibus
 from pushlift.analysis.spec import ExperimentSpec, Outcome
 from pushlift.analysis.sql import ident, text
@@ -147,6 +147,7 @@ def compare(
     arm_stat: Statistic,
     alpha: float,
     alternative: Alternative = "two-sided",
+    fit: OlsFit | ValueError | None = None,
 ) -> Comparison:
     """One arm against control: Welch difference, relative lift (Fieller), Lin adjustment,
     flags.
@@ -159,7 +160,7 @@ def compare(
                           alternative=alternative, allow_constant_arm=True)  # fmt: skip
     relative = fieller_test(control_stat, arm_stat, alpha=alpha, alternative=alternative,
                             allow_constant_arm=True)  # fmt: skip
-    adjusted = adjusted_effect(con, spec, outcome, arm, absolute, alpha)
+    adjusted = adjusted_effect(con, spec, outcome, arm, absolute, alpha, fit=fit)
     warnings = sample_size_warnings(spec.control, arm, control_stat, arm_stat, absolute, adjusted)
     return Comparison(
         outcome.name,
@@ -212,6 +213,51 @@ def _no_adjusted_estimate(
     )
 
 
+def _lin_design(spec: ExperimentSpec, arm: str) -> tuple[list[Regressor], list[list[int]], str]:
+    """Lin's regressors for `arm` against control (intercept, treatment, covariate terms,
+    their interactions), the optional groups (a covariate's terms and interactions are kept
+    or dropped together) and the rows (the two arms)."""
+    treat = f"CAST(CAST({ident(spec.arm)} AS VARCHAR) = {text(arm)} AS DOUBLE)"
+    terms = [t for c in spec.covariates for t in c.terms]
+    owner = [c.name for c in spec.covariates for _ in c.terms]
+    k = len(terms)
+    regs = [Regressor("const", "1"), Regressor("treated", treat)]
+    regs += [Regressor(name, expr) for name, expr in terms]
+    regs += [Regressor(f"treated:{name}", f"{treat} * ({expr})") for name, expr in terms]
+    groups = [
+        [2 + i for i in range(k) if owner[i] == c.name]
+        + [2 + k + i for i in range(k) if owner[i] == c.name]
+        for c in spec.covariates
+    ]
+    where = f"CAST({ident(spec.arm)} AS VARCHAR) IN ({text(spec.control)}, {text(arm)})"
+    return regs, groups, where
+
+
+def adjusted_fits(
+    con: duckdb.DuckDBPyConnection,
+    spec: ExperimentSpec,
+    arm: str,
+    outcomes: list[Outcome],
+    cov_type: str = "HC2",
+) -> dict[str, OlsFit | ValueError]:
+    """Lin's regression of every outcome that is adjusted (not ratios) for `arm`, sharing
+    two scans: per outcome name its fit, or why there is none (for `adjusted_effect`)."""
+    adjusted = [o for o in outcomes if o.kind != "ratio"]
+    if not spec.covariates or not adjusted:
+        return {}
+    regs, groups, where = _lin_design(spec, arm)
+    fits = fit_ols_many(
+        con,
+        spec.relation,
+        [f"CAST({ident(o.column)} AS DOUBLE)" for o in adjusted],
+        regs,
+        where=where,
+        cov_type=cov_type,  # type: ignore[arg-type]
+        optional=groups,
+    )
+    return {o.name: fit for o, fit in zip(adjusted, fits, strict=True)}
+
+
 def adjusted_effect(
     con: duckdb.DuckDBPyConnection,
     spec: ExperimentSpec,
@@ -220,6 +266,7 @@ def adjusted_effect(
     unadjusted: EffectEstimate,
     alpha: float,
     cov_type: str = "HC2",
+    fit: OlsFit | ValueError | None = None,
 ) -> AdjustedEffect | None:
     """Lin's fully interacted estimator: y ~ 1 + T + X + T*X, effect = b_T + b_TX . mean(X).
 
@@ -228,36 +275,26 @@ def adjusted_effect(
     that is constant in an arm or collinear with the others is left out (named in
     ``dropped`` and ``notes``); the others still adjust. When nothing can be estimated
     (no usable covariate, too few units, HC2 undefined at leverage 1) the result says why.
+    `fit`: the regression already done (`adjusted_fits`); fitted here when not given.
     """
     if not spec.covariates or outcome.kind == "ratio":
         return None
-    treat = f"CAST(CAST({ident(spec.arm)} AS VARCHAR) = {text(arm)} AS DOUBLE)"
     terms = [t for c in spec.covariates for t in c.terms]
     owner = [c.name for c in spec.covariates for _ in c.terms]
     k = len(terms)
-    regs = [Regressor("const", "1"), Regressor("treated", treat)]
-    regs += [Regressor(name, expr) for name, expr in terms]
-    regs += [Regressor(f"treated:{name}", f"{treat} * ({expr})") for name, expr in terms]
-    # Each covariate's terms and their interactions are kept or dropped together.
-    groups = [
-        [2 + i for i in range(k) if owner[i] == c.name]
-        + [2 + k + i for i in range(k) if owner[i] == c.name]
-        for c in spec.covariates
-    ]
-    where = f"CAST({ident(spec.arm)} AS VARCHAR) IN ({text(spec.control)}, {text(arm)})"
-    y = f"CAST({ident(outcome.column)} AS DOUBLE)"
-    try:
-        fit = fit_ols(
+    if fit is None:
+        regs, groups, where = _lin_design(spec, arm)
+        fit = fit_ols_many(
             con,
             spec.relation,
-            y,
+            [f"CAST({ident(outcome.column)} AS DOUBLE)"],
             regs,
             where=where,
             cov_type=cov_type,  # type: ignore[arg-type]
             optional=groups,
-        )
-    except ValueError as e:
-        return _no_adjusted_estimate(f"NO_FIT: {e}", cov_type)
+        )[0]
+    if isinstance(fit, ValueError):
+        return _no_adjusted_estimate(f"NO_FIT: {fit}", cov_type)
     assert fit.gram is not None
     n_treatment = int(round(fit.gram[1, 1]))
     sizes = {"n_control": fit.n - n_treatment, "n_treatment": n_treatment}

@@ -13,7 +13,7 @@ import duckdb
 
 from pushlift.analysis import describe
 from pushlift.analysis.clusters import segment_customers
-from pushlift.analysis.effects import arm_outcome, compare, omnibus
+from pushlift.analysis.effects import adjusted_fits, arm_outcome, compare, omnibus
 from pushlift.analysis.heterogeneity import subgroup_effects
 from pushlift.analysis.moments import segment_statistics
 from pushlift.analysis.multiplicity import with_adjusted_p
@@ -98,14 +98,20 @@ def analyze_experiment(
     stats = segment_statistics(con, spec, {s: ident(s) for s in spec.segments})
 
     step("estimating effects")
+    fits = {}
+    for arm in spec.treatments:  # every outcome's adjustment in two scans per arm
+        step(f"regression adjustment: {arm}")
+        fits[arm] = adjusted_fits(con, spec, arm, list(spec.outcomes))
     outcomes = []
     comparisons: list[Comparison] = []
     for o in spec.outcomes:
         per_arm = {a: stats[(a, "all", "all")][o.name] for a in spec.arms}
         comps = []
         for arm in spec.treatments:
-            step(f"regression adjustment: {o.name}, {arm}")
-            c = compare(con, spec, o, arm, per_arm[spec.control], per_arm[arm], alpha, alternative)
+            c = compare(
+                con, spec, o, arm, per_arm[spec.control], per_arm[arm], alpha, alternative,
+                fit=fits[arm].get(o.name),
+            )  # fmt: skip
             if bayesian is not None:
                 posterior = bayesian_test(
                     per_arm[spec.control], per_arm[arm], prior=bayesian, alpha=alpha

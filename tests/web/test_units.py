@@ -124,3 +124,16 @@ def test_the_version_is_the_version_of_the_counts_it_reports(tmp_path, monkeypat
                 assert v["version"].split("-")[0] == str(v["counts"]["events"])
     finally:
         store.close()
+
+
+def test_charts_show_the_year_when_the_data_span_years() -> None:
+    from pushlift.web.charts import trend_svg
+
+    def point(day: str) -> dict[str, object]:
+        return {"day": day, "notifications": 3, "held_out": 1, "conversions": 1,
+                "revenue_cents": 0, "spend_cents": 0}  # fmt: skip
+
+    spanning = trend_svg([point("2019-10-07"), point("2026-03-02")])
+    assert ">2019-10-07</text>" in spanning and ">2026-03-02</text>" in spanning
+    one_year = trend_svg([point("2026-03-01"), point("2026-03-02")])
+    assert ">03-01</text>" in one_year and ">2026-03-01</text>" not in one_year

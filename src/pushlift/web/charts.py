@@ -39,11 +39,14 @@ def trend_svg(trend: list[dict[str, Any]], width: int = 760, height: int = 240) 
         f'<text x="{left - 6}" y="{y(0) + 4}" font-size="11" text-anchor="end">0</text>',
     ]
     step = max(1, n // 8)  # at most about eight day labels
+    # The year only where the days span more than one: 2019-10-07 and 2026-03-02 are not
+    # neighbours.
+    many_years = len({d["day"][:4] for d in trend}) > 1
     for i, d in enumerate(trend):
         if i % step == 0:
             out.append(
                 f'<text x="{x(i)}" y="{height - 12}" font-size="11" text-anchor="middle">'
-                f"{escape(d['day'][5:])}</text>"
+                f"{escape(d['day'] if many_years else d['day'][5:])}</text>"
             )
     for row, (key, label, color) in enumerate(TREND_SERIES):
         pts = " ".join(f"{x(i)},{y(d[key])}" for i, d in enumerate(trend))
@@ -127,8 +130,12 @@ def looks_svg(looks: list[dict[str, Any]], bucket: str, width: int = 760, height
             f"{escape(text_)}</text>"
         )
     step = max(1, n // 8)
+    many_years = len({k["until"][:4] for k in shown}) > 1
     for i, k in enumerate(shown):
-        label = k["until"][5:10] if bucket == "day" else k["until"][11:16]
+        if bucket == "day":
+            label = k["until"][:10] if many_years else k["until"][5:10]
+        else:  # hours over up to two days: the day too
+            label = k["until"][5:13]
         if i % step == 0:
             out.append(
                 f'<text x="{x(i)}" y="{height - 12}" font-size="11" text-anchor="middle">'

@@ -465,6 +465,20 @@ def analyze_experiment_cmd(
         list[str] | None,
         typer.Option(help="--table: a ratio outcome NAME=NUMERATOR/DENOMINATOR (repeatable)."),
     ] = None,
+    secondary: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="--table: a secondary outcome column (repeatable): its own multiplicity "
+            "family, so it does not dilute the primary outcomes' Holm/BH."
+        ),
+    ] = None,
+    guardrail: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="--table: a guardrail outcome column (repeatable), watched for harm, in a "
+            "multiplicity family of its own."
+        ),
+    ] = None,
     covariate: Annotated[
         list[str] | None, typer.Option(help="--table: a pre-treatment covariate (repeatable).")
     ] = None,
@@ -548,6 +562,8 @@ def analyze_experiment_cmd(
         fail(f"--sequential-tuning must be from 1 to {MAX_TUNING:,} units")
     if sequential_tuning != SEQUENTIAL_TUNING and not sequential:
         fail("--sequential-tuning goes with --sequential")
+    if (secondary or guardrail) and table is None:
+        fail("--secondary and --guardrail name columns of a --table")
     pre_days = _days(pre_period) if pre_period is not None else None
     if pre_days is not None and table is not None:
         fail("--pre-period reads the store's history; with --table, pass the pre-period "
@@ -573,6 +589,8 @@ def analyze_experiment_cmd(
                     covariates=covariate or [],
                     segments=segment or [],
                     weights=weight,
+                    secondary=secondary or [],
+                    guardrails=guardrail or [],
                 )
             except PushliftError as e:
                 raise PushliftError(str(e)) from None

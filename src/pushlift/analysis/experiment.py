@@ -25,7 +25,7 @@ from pushlift.analysis.results import (
     OutcomeResult,
     SubgroupEffect,
 )
-from pushlift.analysis.spec import ExperimentSpec
+from pushlift.analysis.spec import FAMILIES, ExperimentSpec
 from pushlift.analysis.sql import ident
 from pushlift.analysis.stats import (
     Alternative,
@@ -132,10 +132,20 @@ def analyze_experiment(
                 tuple(arm_outcome(a, per_arm[a]) for a in spec.arms),
                 (),
                 omnibus(o, list(per_arm.values())),
+                o.family,
             )
         )
-    # One family across all outcomes and arms: the multiple-testing correction.
-    comparisons = with_adjusted_p(comparisons, [c.absolute.p_value for c in comparisons])
+    # The multiple-testing correction: within each declared family (primary, secondary,
+    # guardrail), across its outcomes and arms.
+    family_of = {o.name: o.family for o in spec.outcomes}
+    adjusted: dict[int, Comparison] = {}
+    for family in FAMILIES:
+        members = [i for i, c in enumerate(comparisons) if family_of[c.outcome] == family]
+        chosen = [comparisons[i] for i in members]
+        for i, c in zip(members, with_adjusted_p(chosen, [c.absolute.p_value for c in chosen]),
+                        strict=True):  # fmt: skip
+            adjusted[i] = c
+    comparisons = [adjusted[i] for i in range(len(comparisons))]
     outcomes = [
         replace(r, comparisons=tuple(c for c in comparisons if c.outcome == r.outcome))
         for r in outcomes

@@ -145,6 +145,7 @@ class OutcomeResult:
     arms: tuple[ArmOutcome, ...]
     comparisons: tuple[Comparison, ...]
     omnibus: Omnibus | None
+    family: str = "primary"  # its multiplicity family: p_holm / p_bh adjust within it
 
 
 @dataclass(frozen=True)

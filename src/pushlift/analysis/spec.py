@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 OutcomeKind = Literal["mean", "proportion", "ratio"]
+Family = Literal["primary", "secondary", "guardrail"]
+FAMILIES: tuple[Family, ...] = ("primary", "secondary", "guardrail")
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,8 @@ class Outcome:
     denominator: str | None = None  # ratio outcomes only
     label: str = ""
     note: str = ""  # a caveat shown with the results
+    # Its multiplicity family: Holm and BH adjust within each of these, as declared.
+    family: Family = "primary"
 
     @property
     def title(self) -> str:

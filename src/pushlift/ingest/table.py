@@ -97,11 +97,15 @@ def table_spec(
     covariates: Sequence[str] = (),
     segments: Sequence[str] = (),
     weights: list[float] | None = None,
+    secondary: Sequence[str] = (),
+    guardrails: Sequence[str] = (),
 ) -> ExperimentSpec:
     """Register the file as a view and check every named column; returns the spec.
 
     `ratios` are 'NAME=NUMERATOR/DENOMINATOR'. `weights` are the planned arm shares in the
-    order control, then the other arms sorted by name (equal shares if omitted).
+    order control, then the other arms sorted by name (equal shares if omitted). `outcomes`
+    and `ratios` are primary; `secondary` and `guardrails` are outcome columns of those
+    multiplicity families.
     """
     p = Path(path)
     file = str(p)
@@ -196,10 +200,19 @@ def table_spec(
         )
 
     outs: list[Outcome] = []
-    for name in outcomes:
-        t = need(name, "--outcome")
+    declared = [(n, "primary", "--outcome") for n in outcomes]
+    declared += [(n, "secondary", "--secondary") for n in secondary]
+    declared += [(n, "guardrail", "--guardrail") for n in guardrails]
+    seen: dict[str, str] = {}
+    for name, family, option in declared:
+        if name in seen:
+            raise InputError(
+                f"{option} names an outcome already given with {seen[name]}", file=file, column=name
+            )
+        seen[name] = option
+        t = need(name, option)
         if t == "BOOLEAN":
-            outs.append(Outcome(name, name, "proportion"))
+            outs.append(Outcome(name, name, "proportion", family=family))  # type: ignore[arg-type]
             continue
         if not _is_numeric(t):
             raise InputError(f"outcome must be numeric, found {t}", file=file, column=name)
@@ -207,7 +220,8 @@ def table_spec(
         binary = con.execute(
             f"SELECT COALESCE(BOOL_AND({ident(name)} IN (0, 1)), FALSE) FROM {VIEW}"
         ).fetchall()[0][0]
-        outs.append(Outcome(name, name, "proportion" if binary else "mean"))
+        kind = "proportion" if binary else "mean"
+        outs.append(Outcome(name, name, kind, family=family))  # type: ignore[arg-type]
     for r in ratios:
         label, sep, frac = r.partition("=")
         num, slash, den = frac.partition("/")

@@ -92,11 +92,12 @@ def comparison_sentence(r: OutcomeResult, c: Comparison, alpha: float) -> str:
     )
     direction = {"greater": "raises", "less": "lowers"}.get(a.alternative)
     test = f"one-sided test that it {direction} it, " if direction else ""
+    within = "" if r.family == "primary" else f" within the {r.family} outcomes"
     head = (
-        f"{r.title}: '{c.arm}' {verb} it by "
+        f"{'Guardrail ' if r.family == 'guardrail' else ''}{r.title}: '{c.arm}' {verb} it by "
         f"{fmt_value(abs(a.estimate), r.kind, difference=True)} against '{c.control}' "
         f"({level} CI {interval(a, r.kind)}; {test}{p_is(a.p_value)}, "
-        f"Holm-adjusted {fmt_p(c.p_holm)}), {relative}."
+        f"Holm-adjusted{within} {fmt_p(c.p_holm)}), {relative}."
     )
     if a.ci_low > 0 or a.ci_high < 0:
         tail = (
@@ -339,6 +340,14 @@ def method_notes(result: ExperimentResult) -> tuple[str, ...]:
             f"comparison's p-value and interval test that the arm {direction} the outcome, and "
             "the minimum detectable effect plans for that one-sided test; subgroup effects "
             "stay two-sided."
+        )
+    families = [f for f in ("primary", "secondary", "guardrail")
+                if any(r.family == f for r in result.outcomes)]  # fmt: skip
+    if families != ["primary"]:
+        notes.append(
+            "Multiple testing: Holm and Benjamini-Hochberg adjust within each declared family "
+            f"({', '.join(families)}) across its outcomes and arms, so secondary outcomes and "
+            "guardrails do not dilute the primary ones."
         )
     tunings = sorted(
         {c.sequential.tuning for r in result.outcomes for c in r.comparisons if c.sequential}

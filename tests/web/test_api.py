@@ -216,3 +216,43 @@ def test_an_empty_store_says_what_to_run(tmp_path: Path) -> None:
             assert html.status_code == 200 and 'class="warn empty"' in html.text
     finally:
         app.stop()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_table_downloads_as_csv_equal_to_its_twin(dashboard: Dashboard, page: str) -> None:
+    import csv
+    import io
+
+    from pushlift.web.csv_tables import FORMULA_STARTS, tables
+
+    twin = dashboard.get(f"/api/{page}")
+    found = tables(twin)
+    if not found:
+        missing = dashboard.client.get(f"/api/{page}.csv")
+        assert missing.status_code == 404 and "no table" in missing.json()["error"]
+        return
+    for name, rows in found.items():
+        got = dashboard.client.get(f"/api/{page}.csv", params={"table": name})
+        assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
+        assert f'filename="{page}-{name}.csv"' in got.headers["content-disposition"]
+        parsed = list(csv.DictReader(io.StringIO(got.text)))
+        assert len(parsed) == len(rows), name
+        for want, row in zip(rows, parsed, strict=True):
+            for key, value in want.items():
+                shown = "" if value is None else ("true" if value is True else "false")
+                if not isinstance(value, bool | type(None)):
+                    shown = repr(value) if isinstance(value, float) else str(value)
+                if isinstance(value, str) and value[:1] in FORMULA_STARTS:
+                    shown = "'" + value
+                assert row[key] == shown, (name, key)
+                if isinstance(value, float):
+                    assert float(row[key]) == value  # exact: the twin's number
+    unknown = dashboard.client.get(f"/api/{page}.csv", params={"table": "nope"})
+    assert unknown.status_code == 404 and "its tables:" in unknown.json()["error"]
+
+
+def test_grid_tables_link_their_csv(dashboard: Dashboard) -> None:
+    html = dashboard.client.get("/vendors").text
+    assert '<a class="csv" href="/api/vendors.csv?table=rows" download>CSV</a>' in html
+    html = dashboard.client.get("/overview").text
+    assert 'href="/api/overview.csv?table=hour"' in html

@@ -137,3 +137,15 @@ def test_charts_show_the_year_when_the_data_span_years() -> None:
     assert ">2019-10-07</text>" in spanning and ">2026-03-02</text>" in spanning
     one_year = trend_svg([point("2026-03-01"), point("2026-03-02")])
     assert ">03-01</text>" in one_year and ">2026-03-01</text>" not in one_year
+
+
+def test_csv_cells_never_become_spreadsheet_formulas() -> None:
+    from pushlift.web.csv_tables import to_csv
+
+    data = {"rows": [{"key": "=HYPERLINK(\"http://x\")", "value": -0.5, "note": "@sum", "ok": True,
+                      "none": None, "plain": "Corner Cafe"}]}  # fmt: skip
+    text, name = to_csv(data, None)
+    assert name == "rows"
+    header, row = text.splitlines()
+    assert header == "key,value,note,ok,none,plain"
+    assert row == '"\'=HYPERLINK(""http://x"")",-0.5,\'@sum,true,,Corner Cafe'

@@ -23,6 +23,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from pushlift.errors import PushliftError
 from pushlift.store import Store
+from pushlift.web.csv_tables import to_csv
 from pushlift.web.db import Database
 from pushlift.web.follow import Follower
 from pushlift.web.pages import PAGES, Page, public
@@ -161,9 +162,23 @@ def _add_page(app: FastAPI, db: Database, page: Page, version: Any) -> None:
         except PushliftError as e:
             return JSONResponse({"error": str(e)}, status_code=404)
 
+    def table(request: Request) -> Response:
+        try:
+            text, name = to_csv(public(data(request)), request.query_params.get("table"))
+        except PushliftError as e:
+            return JSONResponse({"error": str(e)}, status_code=404)
+        filename = f"{page.name}-{name}.csv".replace('"', "")
+        return Response(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )
+
     html.__doc__ = twin.__doc__ = page.about
+    table.__doc__ = f"{page.about}: one table as CSV (?table=KEY, the JSON twin's list)"
     app.add_api_route(f"/{page.name}", html, methods=["GET"], include_in_schema=False)
     app.add_api_route(f"/api/{page.name}", twin, methods=["GET"], name=f"api_{page.name}")
+    app.add_api_route(f"/api/{page.name}.csv", table, methods=["GET"], name=f"api_{page.name}_csv")
 
 
 def _warm(db: Database) -> None:

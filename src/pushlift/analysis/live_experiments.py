@@ -17,9 +17,10 @@ import duckdb
 from pushlift.analysis import kpi_queries as q
 from pushlift.analysis.attribution import DEFAULT_WINDOW_HOURS, attribute
 from pushlift.analysis.kpi_effects import experiment_effect, ratio_statistic
+from pushlift.analysis.spec import SEQUENTIAL_TUNING
 from pushlift.analysis.stats import EffectEstimate, as_reported, no_estimate_reason, sequential_test
 
-TUNING = 5_000  # subscribers in both arms; as `analyze experiment --sequential-tuning`
+TUNING = SEQUENTIAL_TUNING  # subscribers in both arms
 
 
 @dataclass(frozen=True)

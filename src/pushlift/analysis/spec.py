@@ -8,6 +8,9 @@ from typing import Literal
 OutcomeKind = Literal["mean", "proportion", "ratio"]
 Family = Literal["primary", "secondary", "guardrail"]
 FAMILIES: tuple[Family, ...] = ("primary", "secondary", "guardrail")
+# Always-valid intervals are tightest at this many units in a comparison unless told
+# otherwise (GrowthBook's default): `--sequential-tuning`, the pages' `?tuning=`.
+SEQUENTIAL_TUNING = 5_000
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,24 @@ def create_app(
     return app
 
 
+class CsvResponse(Response):
+    media_type = "text/csv"
+
+
+NO_TABLE = {
+    "description": "the page has no table of that name (or none at all)",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}},
+                "required": ["error"],
+            }
+        }
+    },
+}
+
+
 def _add_page(app: FastAPI, db: Database, page: Page, version: Any) -> None:
     def data(request: Request) -> dict[str, Any]:
         return page.build(db, dict(request.query_params))
@@ -162,23 +180,28 @@ def _add_page(app: FastAPI, db: Database, page: Page, version: Any) -> None:
         except PushliftError as e:
             return JSONResponse({"error": str(e)}, status_code=404)
 
-    def table(request: Request) -> Response:
+    def table(request: Request, table: str | None = None) -> Response:
         try:
-            text, name = to_csv(public(data(request)), request.query_params.get("table"))
+            text, name = to_csv(public(data(request)), table)
         except PushliftError as e:
             return JSONResponse({"error": str(e)}, status_code=404)
         filename = f"{page.name}-{name}.csv".replace('"', "")
-        return Response(
-            text,
-            media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        return CsvResponse(
+            text, headers={"content-disposition": f'attachment; filename="{filename}"'}
         )
 
     html.__doc__ = twin.__doc__ = page.about
     table.__doc__ = f"{page.about}: one table as CSV (?table=KEY, the JSON twin's list)"
     app.add_api_route(f"/{page.name}", html, methods=["GET"], include_in_schema=False)
     app.add_api_route(f"/api/{page.name}", twin, methods=["GET"], name=f"api_{page.name}")
-    app.add_api_route(f"/api/{page.name}.csv", table, methods=["GET"], name=f"api_{page.name}_csv")
+    app.add_api_route(
+        f"/api/{page.name}.csv",
+        table,
+        methods=["GET"],
+        name=f"api_{page.name}_csv",
+        response_class=CsvResponse,
+        responses={404: NO_TABLE},
+    )
 
 
 def _warm(db: Database) -> None:

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from pushlift import ops
-from pushlift.analysis.spec import SEQUENTIAL_TUNING
+from pushlift.analysis.spec import MAX_TUNING, SEQUENTIAL_TUNING
 from pushlift.engine.events import EventBatch as EngineBatch
 from pushlift.errors import PushliftError
 from pushlift.store import DEFAULT_DB, Store
@@ -90,7 +90,6 @@ def user_errors() -> Iterator[None]:
         fail(str(e))
 
 
-MAX_TUNING = 10**12
 
 MaxSkewOption = Annotated[
     str,

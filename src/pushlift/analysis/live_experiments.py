@@ -20,8 +20,6 @@ from pushlift.analysis.kpi_effects import experiment_effect, ratio_statistic
 from pushlift.analysis.spec import SEQUENTIAL_TUNING
 from pushlift.analysis.stats import EffectEstimate, as_reported, no_estimate_reason, sequential_test
 
-TUNING = SEQUENTIAL_TUNING  # subscribers in both arms
-
 
 @dataclass(frozen=True)
 class Look:
@@ -55,7 +53,7 @@ class ExperimentLooks:
 def experiment_looks(
     con: duckdb.DuckDBPyConnection,
     *,
-    tuning: int = TUNING,
+    tuning: int = SEQUENTIAL_TUNING,
     bucket: str | None = None,
     window_hours: float = DEFAULT_WINDOW_HOURS,
 ) -> list[ExperimentLooks]:

@@ -11,6 +11,7 @@ FAMILIES: tuple[Family, ...] = ("primary", "secondary", "guardrail")
 # Always-valid intervals are tightest at this many units in a comparison unless told
 # otherwise (GrowthBook's default): `--sequential-tuning`, the pages' `?tuning=`.
 SEQUENTIAL_TUNING = 5_000
+MAX_TUNING = 10**12
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pushlift.analysis.results import to_jsonable
+from pushlift.analysis.spec import MAX_TUNING, SEQUENTIAL_TUNING
 from pushlift.engine.events import from_us
 from pushlift.errors import PushliftError
 from pushlift.report.numbers import fmt
@@ -15,7 +16,6 @@ from pushlift.web.charts import looks_svg
 from pushlift.web.db import Database
 from pushlift.web.kpi_pages import KPI_PARTS, NO_ENGINE_DATA
 
-MAX_TUNING = 10**12
 NO_EXPERIMENT = (
     "No experiment with a holdout has notifications yet: give an offer an experiment with a "
     "holdout arm in the engine config (the city simulation has one)."
@@ -23,11 +23,9 @@ NO_EXPERIMENT = (
 
 
 def _tuning(params: dict[str, str]) -> int:
-    from pushlift.analysis.live_experiments import TUNING
-
     text = params.get("tuning")
     if text is None:
-        return TUNING
+        return SEQUENTIAL_TUNING
     if not text.isdigit() or not 1 <= int(text) <= MAX_TUNING:
         raise PushliftError(f"tuning must be a whole number of subscribers from 1 to {MAX_TUNING}")
     return int(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pushlift.analysis.results import ExperimentResult, to_jsonable
+from pushlift.analysis.spec import SEQUENTIAL_TUNING
 from pushlift.errors import PushliftError
 from pushlift.store import Store
 from pushlift.web.db import Database
@@ -73,12 +74,11 @@ def _subgroups(r: ExperimentResult) -> list[dict[str, Any]]:
 
 def _analyse(s: Store, experiment_id: str) -> dict[str, Any]:
     from pushlift.analysis.experiment import analyze_experiment
-    from pushlift.analysis.live_experiments import TUNING
     from pushlift.analysis.mall import mall_spec
     from pushlift.report.charts import forest_plot
     from pushlift.report.wording import conclusions
 
-    r = analyze_experiment(s.con, mall_spec(s, experiment_id), sequential=TUNING)
+    r = analyze_experiment(s.con, mall_spec(s, experiment_id), sequential=SEQUENTIAL_TUNING)
     first = r.outcomes[0].outcome
     return {
         "experiment_id": experiment_id,
@@ -92,7 +92,7 @@ def _analyse(s: Store, experiment_id: str) -> dict[str, Any]:
         "sample_ratio_p": r.sample_ratio.p_value,
         "effects": to_jsonable(_effects(r)),
         "subgroups": to_jsonable(_subgroups(r)),
-        "tuning": TUNING,
+        "tuning": SEQUENTIAL_TUNING,
         "conclusions": conclusions(r),
         # Not a number: only the HTML page shows it (keys starting with '_' stay out of JSON).
         "_forest": forest_plot(r, first, list(r.subgroups), "by segment") or "",
